@@ -1,0 +1,5 @@
+"""`python -m mltui` is the `mltui` command."""
+
+from mltui.cli import main
+
+main()
