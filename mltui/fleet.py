@@ -92,6 +92,17 @@ class Traffic:
 
 
 @dataclass(frozen=True)
+class TrafficSeries:
+    """Time series for one model's charts (the model screen), fetched on demand."""
+
+    window_s: float
+    step_s: float
+    series: Mapping[str, tuple[Point, ...]] = field(default_factory=dict)
+    """Keys: "p50", "p95", "p99" (ms), "rps", "error_rate"; per track as "canary:p95" etc."""
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class DatasetRef:
     """A dataset logged as an input of an MLflow run."""
 
@@ -287,6 +298,7 @@ __all__ = [
     "RolloutState",
     "SourceStatus",
     "Traffic",
+    "TrafficSeries",
     "TrafficStats",
     "finite",
     "replace",

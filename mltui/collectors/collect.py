@@ -99,6 +99,14 @@ class FleetCollector:
                     found = list(discover())
                 except Exception:  # noqa: BLE001 - the mlflow poll reports the error itself
                     found = []
+                if found and "kubernetes" in self._names:
+                    # Match discovered models to objects labelled mltui.io/model=<name>.
+                    targets = getattr(self.source("kubernetes"), "discover_targets", None)
+                    if targets is not None:
+                        try:
+                            found = list(targets(found))
+                        except Exception:  # noqa: BLE001 - the kubernetes poll reports it
+                            pass
                 if found:
                     self._models = found
                 return found

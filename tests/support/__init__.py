@@ -1,0 +1,1 @@
+"""Libraries the test harness uses (server stand-ins, data generators, manifests)."""
