@@ -72,7 +72,10 @@ def common_options(func: F) -> F:
         "--context", metavar="NAME", help="Kubernetes context (overrides [kubernetes] context)."
     )(func)
     func = click.option(
-        "--read-only", is_flag=True, default=None, help="Take no action: hide them in the TUI, refuse them here."
+        "--read-only",
+        is_flag=True,
+        default=None,
+        help="Take no action: hide them in the TUI, refuse them here.",
     )(func)
     func = click.option(
         "--config",
@@ -106,7 +109,7 @@ def fail(message: str, code: int = EXIT_UNKNOWN) -> NoReturn:
 class _Group(click.Group):
     """Turns click usage errors under --check into exit 3 (UNKNOWN), not click's 2."""
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def main(self, *args: Any, **kwargs: Any) -> Any:
         argv = list(args[0]) if args and args[0] is not None else sys.argv[1:]
         if "--check" in argv:
             kwargs["standalone_mode"] = False
@@ -121,8 +124,16 @@ class _Group(click.Group):
         return super().main(*args, **kwargs)
 
 
-@click.group(cls=_Group, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--check", is_flag=True, help="Print one health report and exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.")
+@click.group(
+    cls=_Group,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Print one health report and exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+)
 @click.option(
     "--format",
     "fmt",
@@ -131,9 +142,21 @@ class _Group(click.Group):
     show_default=True,
     help="Report format for --check.",
 )
-@click.option("--model", "models", multiple=True, metavar="NAME", help="Limit --check to this model (repeatable).")
-@click.option("--demo", is_flag=True, help="Start the embedded demo fleet and open the TUI on it (with --check: report on it).")
-@click.option("--demo-reset", is_flag=True, help="With --demo: delete the demo workspace and build it anew.")
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    metavar="NAME",
+    help="Limit --check to this model (repeatable).",
+)
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Start the embedded demo fleet and open the TUI on it (with --check: report on it).",
+)
+@click.option(
+    "--demo-reset", is_flag=True, help="With --demo: delete the demo workspace and build it anew."
+)
 @common_options
 @click.version_option(__version__, "--version", prog_name="mltui")
 @click.pass_context
@@ -191,7 +214,9 @@ def _action_command(action: str, summary: str) -> click.Command:
     @click.command(name=action, help=summary)
     @click.argument("model")
     @click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
-    @click.option("--dry-run", is_flag=True, help="Validate against the servers (dryRun=All); write nothing.")
+    @click.option(
+        "--dry-run", is_flag=True, help="Validate against the servers (dryRun=All); write nothing."
+    )
     @click.option(
         "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
     )
@@ -203,7 +228,13 @@ def _action_command(action: str, summary: str) -> click.Command:
     @common_options
     @click.pass_context
     def command(
-        ctx: click.Context, model: str, yes: bool, dry_run: bool, fmt: str, to_revision: str | None, **common: Any
+        ctx: click.Context,
+        model: str,
+        yes: bool,
+        dry_run: bool,
+        fmt: str,
+        to_revision: str | None,
+        **common: Any,
     ) -> None:
         options = _merge(ctx, **common)
         try:
@@ -229,18 +260,30 @@ def _action_command(action: str, summary: str) -> click.Command:
     return command
 
 
-main.add_command(_action_command("promote", "Promote MODEL's canary (or challenger) to stable and champion."))
+main.add_command(
+    _action_command("promote", "Promote MODEL's canary (or challenger) to stable and champion.")
+)
 main.add_command(_action_command("rollback", "Roll MODEL back to its previous version."))
-main.add_command(_action_command("retrain", "Start retraining MODEL (CronJob, webhook or command from the config)."))
+main.add_command(
+    _action_command(
+        "retrain", "Start retraining MODEL (CronJob, webhook or command from the config)."
+    )
+)
 
 
 @main.command(name="drift")
 @click.argument("model")
-@click.option("--html", "html_path", metavar="PATH", help="Also write the full Evidently HTML report here.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--html", "html_path", metavar="PATH", help="Also write the full Evidently HTML report here."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 @common_options
 @click.pass_context
-def drift_command(ctx: click.Context, model: str, html_path: str | None, fmt: str, **common: Any) -> None:
+def drift_command(
+    ctx: click.Context, model: str, html_path: str | None, fmt: str, **common: Any
+) -> None:
     """Compute data drift for MODEL now and print it per feature."""
     options = _merge(ctx, **common)
     try:

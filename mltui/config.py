@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -344,7 +345,7 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
     return tuple(p for p in loc if isinstance(p, int) or ("[" not in str(p) and "(" not in str(p)))
 
 
-def _describe(err: dict[str, Any]) -> str:
+def _describe(err: Mapping[str, Any]) -> str:
     kind = err.get("type", "")
     if kind == "extra_forbidden":
         return "unknown key"
@@ -399,14 +400,18 @@ def _check_references(config: Config, fail: Any) -> None:
         seen.add(model.name)
         if model.metrics not in config.presets and model.metrics not in BUILTIN_PRESETS:
             known = ", ".join(sorted({*BUILTIN_PRESETS, *config.presets}))
-            raise fail(("models", i, "metrics"), f'unknown preset "{model.metrics}" (known: {known})')
+            raise fail(
+                ("models", i, "metrics"), f'unknown preset "{model.metrics}" (known: {known})'
+            )
         if (
             model.target is not None
             and model.target.kind != "alias"
             and model.target.canary
             and model.target.kind != "Deployment"
         ):
-            raise fail(("models", i, "target", "canary"), "canary applies to Deployment targets only")
+            raise fail(
+                ("models", i, "target", "canary"), "canary applies to Deployment targets only"
+            )
     for name in config.presets:
         if name in BUILTIN_PRESETS:
             raise fail(("presets", name), f'"{name}" is a built-in preset; pick another name')

@@ -15,7 +15,13 @@ from datetime import datetime
 from typing import Literal
 
 SourceName = Literal["prometheus", "mlflow", "kubernetes", "alertmanager", "drift"]
-SOURCE_NAMES: tuple[SourceName, ...] = ("prometheus", "mlflow", "kubernetes", "alertmanager", "drift")
+SOURCE_NAMES: tuple[SourceName, ...] = (
+    "prometheus",
+    "mlflow",
+    "kubernetes",
+    "alertmanager",
+    "drift",
+)
 
 SourceState = Literal["ok", "error", "not_configured"]
 RolloutState = Literal["healthy", "progressing", "paused", "degraded", "unknown"]

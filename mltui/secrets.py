@@ -16,10 +16,16 @@ _secrets: set[str] = set()
 
 # Credentials that appear in URLs or headers even when nobody registered them.
 _PATTERNS = [
-    (re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(bearer|basic|token)\s+[^\s'\",}]+"), r"\1\2 ***"),
+    (
+        re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(bearer|basic|token)\s+[^\s'\",}]+"),
+        r"\1\2 ***",
+    ),
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 ***"),
     (re.compile(r"(://[^/\s:@]+:)[^@\s/]+@"), r"\1***@"),
-    (re.compile(r"(?i)([?&](?:token|access_token|api_key|apikey|password|secret)=)[^&\s]+"), r"\1***"),
+    (
+        re.compile(r"(?i)([?&](?:token|access_token|api_key|apikey|password|secret)=)[^&\s]+"),
+        r"\1***",
+    ),
 ]
 
 # Short values ("1", "on") would mask innocent text; real credentials are longer.

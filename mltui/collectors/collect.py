@@ -66,7 +66,8 @@ def configured_sources(config: Config) -> list[str]:
 
 def build_source(name: str, config: Config) -> Source[Any]:
     module, _, cls = SOURCE_CLASSES[name].partition(":")
-    return getattr(importlib.import_module(module), cls)(config)  # type: ignore[no-any-return]
+    source: Source[Any] = getattr(importlib.import_module(module), cls)(config)
+    return source
 
 
 class FleetCollector:
@@ -199,9 +200,9 @@ def merge(
         if result is not None:
             status = replace(result.status, name=shown)
             if status.status == "error" and previous is not None:
-                old = previous.sources.get(shown)
+                before = previous.sources.get(shown)
                 # Keep when the shown data was fetched, so the UI can show its age.
-                status = replace(status, fetched_at=old.fetched_at if old else None)
+                status = replace(status, fetched_at=before.fetched_at if before else None)
             sources[shown] = status
         elif previous is not None and shown in previous.sources:
             sources[shown] = previous.sources[shown]
