@@ -12,7 +12,6 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -87,6 +86,8 @@ class ScrapeConfig(_Model):
 
     urls: list[str]
     timeout: Duration = 5.0
+    rate_window: Duration = 60.0
+    """Rates and quantiles are computed over the scrapes of this last stretch of time."""
 
 
 class MlflowConfig(_Model):
@@ -230,6 +231,8 @@ class Config(_Model):
 
     # Not from the file: where the config came from, for messages.
     source: str | None = Field(default=None, exclude=True)
+    warnings: tuple[str, ...] = Field(default=(), exclude=True)
+    """Things the user should know (e.g. TLS verification off); shown in the status bar."""
 
     def preset(self, name: str) -> Preset:
         return self.presets.get(name) or BUILTIN_PRESETS[name]
@@ -388,7 +391,7 @@ def parse_config(text: str, filename: str = "<config>") -> Config:
         raise ConfigError(message) from None
 
     _check_references(config, fail)
-    return config.model_copy(update={"source": filename})
+    return config.model_copy(update={"source": filename, "warnings": _tls_warnings(config)})
 
 
 def _check_references(config: Config, fail: Any) -> None:
@@ -431,14 +434,26 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"{found}: config file not found (from {how})") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{found}: cannot read config: {exc}") from None
-    return parse_config(text, str(found))
+    config = parse_config(text, str(found))
+    warnings = list(config.warnings)
+    if found.stat().st_mode & 0o077 and _LITERAL_SECRET.search(text):
+        warnings.append(
+            f"{found} is readable by other users and holds a literal credential: "
+            "chmod 600 it, or use ${VAR} for the secret"
+        )
+    return config.model_copy(update={"warnings": tuple(warnings)})
 
 
-def empty_config() -> Config:
-    return Config()
+# A credential written into the file itself rather than taken from ${VAR}.
+_LITERAL_SECRET = re.compile(
+    r"""(?im)^[^#\n]*\b(authorization|token|password|hmac_secret|api[_-]?key)\b["']?\s*=\s*["'](?![^"']*\$\{)[^"']{4,}["']"""
+)
 
 
-def config_path_hint() -> Path:
-    from mltui.locations import default_config_path
-
-    return default_config_path()
+def _tls_warnings(config: Config) -> tuple[str, ...]:
+    out = []
+    for name in ("prometheus", "alertmanager"):
+        section = getattr(config, name)
+        if section is not None and not section.verify_tls:
+            out.append(f"[{name}] verify_tls = false: TLS certificates are not checked")
+    return tuple(out)

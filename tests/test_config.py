@@ -186,3 +186,31 @@ def test_expanded_secret_never_appears_in_an_error(tmp_path, monkeypatch):
 def test_parse_config_without_a_file_uses_the_given_name():
     with pytest.raises(ConfigError, match=r"^inline:1: nope: unknown key"):
         parse_config("nope = 1\n", "inline")
+
+
+def test_world_readable_config_with_a_literal_secret_warns(tmp_path):
+    path = write(
+        tmp_path,
+        '[prometheus]\nurl = "http://x"\nheaders = { Authorization = "Bearer literal123" }\n',
+    )
+    path.chmod(0o644)
+    warnings = load_config(path).warnings
+    assert any("readable by other users" in w for w in warnings)
+    assert not any("literal123" in w for w in warnings)
+    path.chmod(0o600)
+    assert load_config(path).warnings == ()
+
+
+def test_a_secret_from_the_environment_does_not_warn(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLTUI_TEST_TOKEN", "from-env-1234")
+    path = write(
+        tmp_path,
+        '[prometheus]\nurl = "http://x"\nheaders = { Authorization = "Bearer ${MLTUI_TEST_TOKEN}" }\n',
+    )
+    path.chmod(0o644)
+    assert load_config(path).warnings == ()
+
+
+def test_tls_verification_off_is_a_visible_warning(tmp_path):
+    config = load_config(write(tmp_path, '[prometheus]\nurl = "https://x"\nverify_tls = false\n'))
+    assert config.warnings == ("[prometheus] verify_tls = false: TLS certificates are not checked",)
