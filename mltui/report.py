@@ -393,24 +393,26 @@ def render_text(
             cells.append(padded)
         lines.append(_SEP.join(cells).rstrip())
 
-    failing = [(name, c) for name, mh in health.models.items() for c in mh.failing]
+    failing = [mh for mh in health.models.values() if mh.failing]
     if failing:
         lines.append("")
         lines.append("Failing checks:")
-        for name, check in failing:
-            label = f"  {STATUS_WORDS[check.status]:<7}  {clip_middle(name, 20)}: {check.name}: "
-            wrapped = textwrap.wrap(
-                check.message or check.status,
-                width=width,
-                initial_indent=" " * len(label),
-                subsequent_indent=" " * 13,
-                break_long_words=True,
-            ) or [" " * len(label)]
-            first = wrapped[0][len(label) :]
-            word_cell = STATUS_WORDS[check.status]
-            label = label.replace(word_cell, paint(check.status, word_cell), 1)
-            lines.append(label + first)
-            lines.extend(wrapped[1:])
+        for model_health in failing:
+            lines.append(f"  {clip_middle(model_health.name, width - 2)}")
+            for check in model_health.failing:
+                word = STATUS_WORDS[check.status]
+                label = f"    {word:<7}  {check.name}: "
+                wrapped = textwrap.wrap(
+                    check.message or check.status,
+                    width=width,
+                    initial_indent=" " * len(label),
+                    subsequent_indent=" " * 13,
+                ) or [" " * len(label)]
+                lines.append(
+                    f"    {paint(check.status, word)}{label[4 + len(word) :]}"
+                    + wrapped[0][len(label) :]
+                )
+                lines.extend(wrapped[1:])
 
     lines.append("")
     lines.append(sources_line(snapshot, width))
@@ -418,26 +420,17 @@ def render_text(
 
 
 def sources_line(snapshot: FleetSnapshot, width: int = WIDTH) -> str:
-    """E.g. "sources: prometheus ok 12 ms · mlflow ERROR · alertmanager not configured".
+    """E.g. "sources ok: prometheus, mlflow; error: kubernetes; not configured: alertmanager".
 
-    Latencies are dropped when they would not fit; errors are in the failing checks.
+    Grouped by status to fit one line; the errors themselves are in the failing checks
+    and the JSON report.
     """
-    for with_latency in (True, False):
-        parts = []
-        for name, source in snapshot.sources.items():
-            if source.status == "ok":
-                latency = ""
-                if with_latency and source.latency_ms is not None:
-                    latency = f" {fmt_ms(source.latency_ms)}"
-                parts.append(f"{name} ok{latency}")
-            elif source.status == "error":
-                parts.append(f"{name} ERROR")
-            else:
-                parts.append(f"{name} not configured")
-        line = "sources: " + " · ".join(parts)
-        if len(line) <= width:
-            break
-    return clip(line, width)
+    groups: dict[str, list[str]] = {"ok": [], "error": [], "not_configured": []}
+    for name, source in snapshot.sources.items():
+        groups[source.status].append(name)
+    labels = {"ok": "ok", "error": "error", "not_configured": "not configured"}
+    parts = [f"{labels[k]}: {', '.join(v)}" for k, v in groups.items() if v]
+    return clip("sources " + "; ".join(parts), width)
 
 
 __all__ = [
