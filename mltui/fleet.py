@@ -233,6 +233,13 @@ class FeatureDrift:
     threshold: float | None
     drifted: bool
     column_type: str | None = None
+    """"num" or "cat"."""
+    bins: tuple[str, ...] = ()
+    """Histogram bin labels (numeric: left edges; categorical: top categories) for charts."""
+    reference_share: tuple[float, ...] = ()
+    """Share of reference rows per bin (sums to ~1)."""
+    current_share: tuple[float, ...] = ()
+    """Share of current rows per bin."""
 
 
 @dataclass(frozen=True)
@@ -245,6 +252,8 @@ class Drift:
     reference_rows: int | None = None
     current_rows: int | None = None
     computed_at: datetime | None = None
+    note: str | None = None
+    """E.g. how old the newest current row is, or that the share came from drift_query."""
 
 
 @dataclass(frozen=True)
