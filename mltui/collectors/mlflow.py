@@ -1,0 +1,283 @@
+"""The MLflow collector: registered models, their versions, aliases and run lineage.
+
+Per model and poll it makes two cheap requests — the registered model (aliases and
+tags: ``search_model_versions`` returns versions with *empty* aliases, so aliases
+are only read here) and the newest page of versions (``search_model_versions``
+ordered by version number, newest first, paged with page tokens up to
+``[mlflow] max_versions``; version tags and status come fresh with it). What is
+expensive and immutable is cached across polls: the source run of each version
+(metrics, params, dataset inputs), fetched once per run id. A run that is still
+running is not cached, since it may still log.
+
+A registered model that does not exist is an error of that model only; a server
+that cannot be reached fails the whole poll at once (no per-model timeouts piling
+up), in seconds: see :mod:`mltui.collectors.mlflow_client`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from mltui.collectors.base import Source, SourceError
+from mltui.collectors.mlflow_client import (
+    MlflowUnavailable,
+    describe_error,
+    error_code,
+    make_client,
+    request_timeout,
+)
+from mltui.config import Config, ModelConfig
+from mltui.fleet import DatasetRef, ModelVersion, Registry
+from mltui.secrets import error_text
+
+# MLflow error codes that concern one registered model, not the server.
+PER_MODEL_ERRORS = frozenset({"RESOURCE_DOES_NOT_EXIST", "PERMISSION_DENIED"})
+
+DATASET_CONTEXT_TAG = "mlflow.data.context"
+
+
+class _RunFacts:
+    """What a version needs from its source run (immutable once the run finished)."""
+
+    __slots__ = ("datasets", "metrics", "params")
+
+    def __init__(
+        self,
+        metrics: Mapping[str, float],
+        params: Mapping[str, str],
+        datasets: tuple[DatasetRef, ...],
+    ) -> None:
+        self.metrics = metrics
+        self.params = params
+        self.datasets = datasets
+
+
+_NO_RUN = _RunFacts({}, {}, ())
+
+
+class MlflowSource(Source[Registry]):
+    """Reads :class:`~mltui.fleet.Registry` values from an MLflow tracking server or store."""
+
+    name = "mlflow"
+
+    page_size: int = 100
+    """Page size of version and registered-model searches (tests lower it to see paging)."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+        self._runs: dict[str, _RunFacts] = {}
+        self._runs_lock = threading.Lock()
+        self.run_fetches = 0
+        """Source runs fetched so far (the cache keeps this from growing on every poll)."""
+
+    # ------------------------------------------------------------------ timing
+
+    @property
+    def timeout(self) -> float:
+        return request_timeout(self.config)
+
+    @property
+    def deadline(self) -> float:
+        # One request may take ``timeout`` twice (one retry); a dead server refuses
+        # connections at once, so this bound only matters for a hung one.
+        return 2 * self.timeout + 2.0
+
+    @property
+    def max_versions(self) -> int:
+        return self.config.mlflow.max_versions if self.config.mlflow is not None else 20
+
+    # ------------------------------------------------------------------ client
+
+    @property
+    def client(self) -> Any:
+        """The MlflowClient, created on first use (this is where mlflow gets imported)."""
+        with self._client_lock:
+            if self._client is None:
+                try:
+                    self._client = make_client(self.config)
+                except MlflowUnavailable as exc:
+                    raise SourceError(str(exc)) from None
+            return self._client
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """One client call = one counted request."""
+        self.count_request()
+        return fn(*args, **kwargs)
+
+    def _fail(self, exc: BaseException) -> SourceError:
+        return SourceError(describe_error(exc, self.config.mlflow_uri, self.timeout))
+
+    # ------------------------------------------------------------------ polling
+
+    def fetch(self, models: Sequence[ModelConfig]) -> tuple[dict[str, Registry], dict[str, str]]:
+        client = self.client
+        values: dict[str, Registry] = {}
+        errors: dict[str, str] = {}
+        for model in models:
+            try:
+                values[model.name] = self.registry(client, model.registry_name)
+            except Exception as exc:
+                if error_code(exc) == "RESOURCE_DOES_NOT_EXIST":
+                    errors[model.name] = f"registered model {model.registry_name} not found"
+                elif error_code(exc) in PER_MODEL_ERRORS:
+                    errors[model.name] = error_text(exc)
+                else:
+                    raise self._fail(exc) from None
+        return values, errors
+
+    def registry(self, client: Any, name: str) -> Registry:
+        """One registered model: aliases and tags fresh, run facts from the cache."""
+        rm = self._call(client.get_registered_model, name)
+        aliases = {str(alias): str(version) for alias, version in (rm.aliases or {}).items()}
+        tags = {str(k): str(v) for k, v in (rm.tags or {}).items()}
+
+        raw = self._newest_versions(client, name)
+        seen = {str(mv.version) for mv in raw}
+        # An alias may point below the newest window (an old champion): read it too,
+        # so registry.version(champion) always has its metrics.
+        for version in sorted(set(aliases.values()) - seen, key=_version_key, reverse=True):
+            raw.append(self._call(client.get_model_version, name, version))
+            seen.add(version)
+
+        by_version: dict[str, list[str]] = {}
+        for alias, version in sorted(aliases.items()):
+            by_version.setdefault(version, []).append(alias)
+        versions = sorted(
+            (self._version(client, mv, tuple(by_version.get(str(mv.version), ()))) for mv in raw),
+            key=lambda v: _version_key(v.version),
+            reverse=True,
+        )
+        return Registry(name=name, versions=tuple(versions), aliases=aliases, tags=tags)
+
+    def _newest_versions(self, client: Any, name: str) -> list[Any]:
+        """Up to ``max_versions`` versions, newest first, following page tokens."""
+        quote = '"' if "'" in name else "'"
+        found: list[Any] = []
+        token: str | None = None
+        while len(found) < self.max_versions:
+            page = self._call(
+                client.search_model_versions,
+                filter_string=f"name={quote}{name}{quote}",
+                max_results=min(self.page_size, self.max_versions - len(found)),
+                order_by=["version_number DESC"],
+                page_token=token,
+            )
+            found.extend(page)
+            token = getattr(page, "token", None)
+            if not token or not page:
+                break
+        return found[: self.max_versions]
+
+    def _version(self, client: Any, mv: Any, aliases: tuple[str, ...]) -> ModelVersion:
+        facts = self._run_facts(client, mv.run_id) if mv.run_id else _NO_RUN
+        created = (
+            datetime.fromtimestamp(mv.creation_timestamp / 1000, tz=UTC)
+            if mv.creation_timestamp
+            else None
+        )
+        return ModelVersion(
+            version=str(mv.version),
+            run_id=mv.run_id or None,
+            created=created,
+            status=str(mv.status) if mv.status else None,
+            source=mv.source or None,
+            description=mv.description or None,
+            tags={str(k): str(v) for k, v in (mv.tags or {}).items()},
+            aliases=aliases,
+            metrics=facts.metrics,
+            params=facts.params,
+            datasets=facts.datasets,
+        )
+
+    def _run_facts(self, client: Any, run_id: str) -> _RunFacts:
+        with self._runs_lock:
+            cached = self._runs.get(run_id)
+        if cached is not None:
+            return cached
+        try:
+            run = self._call(client.get_run, run_id)
+        except Exception as exc:
+            if error_code(exc) in PER_MODEL_ERRORS:
+                return _NO_RUN  # a deleted run: the version is still worth showing
+            raise
+        with self._runs_lock:
+            self.run_fetches += 1
+        facts = _RunFacts(
+            metrics={str(k): float(v) for k, v in run.data.metrics.items()},
+            params={str(k): str(v) for k, v in run.data.params.items()},
+            datasets=tuple(_dataset(d) for d in (run.inputs.dataset_inputs if run.inputs else [])),
+        )
+        if run.info.status != "RUNNING":
+            with self._runs_lock:
+                self._runs[run_id] = facts
+        return facts
+
+    # ------------------------------------------------------------------ discovery
+
+    def discover(self) -> list[ModelConfig]:
+        """Every registered model, as a ModelConfig named after it (all pages)."""
+        try:
+            client = self.client
+            found: list[ModelConfig] = []
+            token: str | None = None
+            while True:
+                page = self._call(
+                    client.search_registered_models,
+                    max_results=self.page_size,
+                    order_by=["name ASC"],
+                    page_token=token,
+                )
+                found.extend(ModelConfig(name=rm.name, registered_model=rm.name) for rm in page)
+                token = getattr(page, "token", None)
+                if not token or not page:
+                    return found
+        except SourceError:
+            raise
+        except Exception as exc:
+            raise self._fail(exc) from None
+
+    def close(self) -> None:
+        with self._client_lock:
+            self._client = None
+
+
+def _version_key(version: str) -> tuple[int, str]:
+    """Sort "10" after "9"; non-numeric versions (never seen in MLflow) sort first."""
+    return (int(version), "") if version.isdigit() else (-1, version)
+
+
+def _dataset(dataset_input: Any) -> DatasetRef:
+    """A run's dataset input as a DatasetRef; the source JSON is unpacked to its URI."""
+    ds = dataset_input.dataset
+    context = next(
+        (t.value for t in (dataset_input.tags or []) if t.key == DATASET_CONTEXT_TAG), None
+    )
+    return DatasetRef(
+        name=ds.name,
+        digest=ds.digest or None,
+        source=_source_uri(ds.source),
+        source_type=ds.source_type or None,
+        context=context,
+    )
+
+
+def _source_uri(source: str | None) -> str | None:
+    """MLflow stores a dataset source as JSON (``{"uri": …}``, ``{"url": …}``, ``{"path": …}``)."""
+    if not source:
+        return None
+    try:
+        parsed = json.loads(source)
+    except ValueError:
+        return source
+    if isinstance(parsed, dict):
+        for key in ("uri", "url", "path", "table_name", "dataset_name"):
+            value = parsed.get(key)
+            if isinstance(value, str) and value:
+                return value
+    return source

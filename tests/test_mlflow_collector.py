@@ -1,0 +1,295 @@
+"""The MLflow collector against a real sqlite store and a real ``mlflow server``.
+
+Expected values come from the store's description (tests/support/mlflow_data.py),
+never from the collector itself.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from mltui.collectors.mlflow import MlflowSource
+from mltui.config import Config
+from mltui.fleet import Registry
+from tests.support.mlflow_data import MlflowData, ModelSpec
+from tests.support.mlflow_server import MlflowServer
+from tests.support.procs import free_port
+
+POLICY_VARS = (
+    "MLFLOW_HTTP_REQUEST_TIMEOUT",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER",
+)
+
+
+@pytest.fixture(autouse=True)
+def _restore_mlflow_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The collector sets MLflow's process-wide HTTP policy; undo it after each test."""
+    for name in POLICY_VARS:
+        if name in os.environ:
+            monkeypatch.setenv(name, os.environ[name])
+        else:
+            monkeypatch.delenv(name, raising=False)
+
+
+def make_config(
+    uri: str,
+    models: list[str],
+    *,
+    timeout: str = "5s",
+    max_versions: int = 20,
+) -> Config:
+    return Config.model_validate(
+        {
+            "mlflow": {"tracking_uri": uri, "timeout": timeout, "max_versions": max_versions},
+            "models": [{"name": f"m-{name}", "registered_model": name} for name in models],
+        }
+    )
+
+
+@pytest.fixture(params=["sqlite", "rest"])
+def backend(request: pytest.FixtureRequest) -> tuple[str, MlflowData]:
+    """(tracking URI, data description): a sqlite copy, or the session's mlflow server."""
+    if request.param == "sqlite":
+        data: MlflowData = request.getfixturevalue("mlflow_store")
+        return data.tracking_uri, data
+    server: MlflowServer = request.getfixturevalue("mlflow_server")
+    return server.url, server.data
+
+
+def expected_versions(spec: ModelSpec, max_versions: int) -> list[str]:
+    """Newest ``max_versions`` versions plus any aliased version below them, newest first."""
+    newest = [v.version for v in spec.newest(max_versions)]
+    extra = {v for v in spec.aliases.values() if v not in newest}
+    return sorted({*newest, *extra}, key=int, reverse=True)
+
+
+def assert_registry_matches(registry: Registry, spec: ModelSpec, max_versions: int) -> None:
+    assert registry.name == spec.name
+    assert dict(registry.aliases) == dict(spec.aliases)
+    assert registry.champion == spec.champion
+    assert registry.challenger == spec.challenger
+    assert dict(registry.tags) == dict(spec.tags)
+    assert [v.version for v in registry.versions] == expected_versions(spec, max_versions)
+    for got in registry.versions:
+        want = spec.version(got.version)
+        assert got.run_id == want.run_id
+        assert got.source == want.source
+        assert got.status == "READY"
+        assert got.created is not None and got.created.tzinfo is not None
+        assert dict(got.tags) == dict(want.tags)
+        assert sorted(got.aliases) == sorted(want.aliases)
+        assert dict(got.metrics) == dict(want.metrics)
+        assert dict(got.params) == dict(want.params)
+        assert len(got.datasets) == len(want.datasets) == 1
+        ds, wds = got.datasets[0], want.datasets[0]
+        assert (ds.name, ds.digest, ds.source, ds.source_type, ds.context) == (
+            wds.name,
+            wds.digest,
+            wds.source,
+            wds.source_type,
+            wds.context,
+        )
+
+
+def test_versions_aliases_metrics_and_lineage(backend: tuple[str, MlflowData]) -> None:
+    """Every registered model comes back as built: versions newest first, aliases, run
+    metrics/params, version tags and the training dataset's digest and parquet path."""
+    uri, data = backend
+    names = ["churn-classifier", "fraud-detector", "ranker", "embeddings"]
+    source = MlflowSource(make_config(uri, names))
+    result = source.poll(source.config.models)
+
+    assert result.status.status == "ok", result.status.error
+    assert result.errors == {}
+    for name in names:
+        assert_registry_matches(result.values[f"m-{name}"], data.model(name), 20)
+    churn = result.values["m-churn-classifier"]
+    # champion / challenger are distinct versions, each carrying its alias.
+    assert churn.version(churn.champion).aliases == ("champion",)  # type: ignore[union-attr]
+    assert churn.version(churn.challenger).aliases == ("challenger",)  # type: ignore[union-attr]
+    # ranker has 25 versions: the newest 20 plus its old champion (v2) below the window.
+    ranker = result.values["m-ranker"]
+    assert len(ranker.versions) == 21
+    assert ranker.versions[-1].version == "2" == ranker.champion
+    assert ranker.version("2").metrics == data.model("ranker").version("2").metrics  # type: ignore[union-attr]
+    assert result.values["m-embeddings"].versions == ()
+    # The dataset source is the parquet file the frame was written to.
+    ds = churn.version("3").datasets[0]  # type: ignore[union-attr]
+    assert ds.source is not None and os.path.isfile(ds.source)
+
+
+def test_paging_follows_page_tokens(backend: tuple[str, MlflowData]) -> None:
+    """With a page of 3 and max_versions 7, versions arrive over 3 pages and exactly the
+    newest 7 (plus the old champion) are read; the request count shows the paging."""
+    uri, data = backend
+    source = MlflowSource(make_config(uri, ["ranker"], max_versions=7))
+    source.page_size = 3
+    result = source.poll(source.config.models)
+
+    assert result.status.status == "ok", result.status.error
+    registry = result.values["m-ranker"]
+    assert [v.version for v in registry.versions] == ["25", "24", "23", "22", "21", "20", "19", "2"]
+    assert_registry_matches(registry, data.model("ranker"), 7)
+    # 1 registered model + 3 pages (3+3+1) + 1 out-of-window champion + 8 runs.
+    assert result.status.requests == 1 + 3 + 1 + 8
+    assert source.run_fetches == 8
+
+
+def test_versions_cached_aliases_and_tags_reread(mlflow_store: MlflowData) -> None:
+    """Run facts are fetched once; later polls re-read only the registered model and one
+    page of versions, yet see a moved alias, a new tag and a new version at once."""
+    from mlflow.tracking import MlflowClient
+
+    names = ["churn-classifier", "fraud-detector"]
+    source = MlflowSource(make_config(mlflow_store.tracking_uri, names))
+    first = source.poll(source.config.models)
+    assert first.status.status == "ok", first.status.error
+    runs = sum(len(mlflow_store.model(n).versions) for n in names)
+    assert source.run_fetches == runs
+    assert first.status.requests == 2 * len(names) + runs
+
+    second = source.poll(source.config.models)
+    assert second.status.requests == 2 * len(names)  # no run re-fetched
+    assert source.run_fetches == runs
+    assert second.values == first.values
+
+    client = MlflowClient(mlflow_store.tracking_uri, mlflow_store.tracking_uri)
+    client.set_registered_model_alias("churn-classifier", "champion", "4")
+    client.set_registered_model_tag("churn-classifier", "owner", "ana")
+    client.set_model_version_tag("fraud-detector", "1", "validation_status", "failed")
+    third = source.poll(source.config.models)
+    churn = third.values["m-churn-classifier"]
+    assert churn.champion == "4" and churn.challenger == "4"
+    assert sorted(churn.version("4").aliases) == ["challenger", "champion"]  # type: ignore[union-attr]
+    assert churn.version("3").aliases == ()  # type: ignore[union-attr]
+    assert churn.tags["owner"] == "ana"
+    fraud = third.values["m-fraud-detector"]
+    assert fraud.version("1").tags["validation_status"] == "failed"  # type: ignore[union-attr]
+    assert third.status.requests == 2 * len(names)
+    assert source.run_fetches == runs
+
+    # A new version: exactly one new run fetched, and it comes first.
+    run = client.create_run(mlflow_store.experiment_id)
+    client.log_metric(run.info.run_id, "roc_auc", 0.95)
+    client.set_terminated(run.info.run_id)
+    client.create_model_version("fraud-detector", f"{run.info.artifact_uri}/model", run.info.run_id)
+    fourth = source.poll(source.config.models)
+    fraud = fourth.values["m-fraud-detector"]
+    assert fraud.versions[0].version == "3"
+    assert fraud.versions[0].metrics == {"roc_auc": 0.95}
+    assert source.run_fetches == runs + 1
+    assert fourth.status.requests == 2 * len(names) + 1
+
+
+def test_missing_registered_model_is_a_model_error(backend: tuple[str, MlflowData]) -> None:
+    """A registered model that does not exist is that model's error; the others arrive
+    and the source itself is ok."""
+    uri, data = backend
+    source = MlflowSource(make_config(uri, ["churn-classifier", "no-such-model", "fraud-detector"]))
+    result = source.poll(source.config.models)
+
+    assert result.status.status == "ok", result.status.error
+    assert result.errors == {"m-no-such-model": "registered model no-such-model not found"}
+    assert set(result.values) == {"m-churn-classifier", "m-fraud-detector"}
+    assert_registry_matches(result.values["m-fraud-detector"], data.model("fraud-detector"), 20)
+
+
+def test_discover_lists_every_registered_model(backend: tuple[str, MlflowData]) -> None:
+    """discover() pages through search_registered_models and names each model after itself."""
+    uri, data = backend
+    source = MlflowSource(make_config(uri, []))
+    source.page_size = 3  # 4 models: two pages
+    found = source.discover()
+    assert sorted(m.name for m in found) == sorted(data.models)
+    assert all(m.registered_model == m.name for m in found)
+    assert source.requests >= 2
+
+
+def test_killed_server_is_a_source_error_within_seconds(
+    mlflow_server_factory: Callable[[], MlflowServer],
+) -> None:
+    """A server that dies between polls: the next poll fails fast, with a clear error."""
+    server = mlflow_server_factory()
+    source = MlflowSource(make_config(server.url, ["churn-classifier"], timeout="2s"))
+    ok = source.poll(source.config.models)
+    assert ok.status.status == "ok", ok.status.error
+
+    server.kill()
+    started = time.perf_counter()
+    failed = source.poll(source.config.models)
+    elapsed = time.perf_counter() - started
+
+    assert failed.status.status == "error"
+    assert failed.status.error == f"MLflow at {server.url}: connection refused"
+    assert failed.values == {}
+    assert elapsed < 3.0
+    assert elapsed < source.deadline
+
+
+def test_hung_server_times_out_within_deadline() -> None:
+    """A server that accepts connections and never answers: bounded by MLflow's
+    per-request timeout (set from [mlflow] timeout) and one retry — not 120 s x 7."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)  # the kernel completes handshakes; nobody ever answers
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        source = MlflowSource(make_config(url, ["churn-classifier"], timeout="1s"))
+        started = time.perf_counter()
+        result = source.poll(source.config.models)
+        elapsed = time.perf_counter() - started
+
+    assert result.status.status == "error"
+    assert result.status.error == f"MLflow at {url} did not answer within 1s"
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "1"
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "1"
+    assert 1.0 <= elapsed < source.deadline == 4.0
+
+
+def test_unreachable_port_and_secrets_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing listening: an error in well under a second; neither the token nor the
+    URL's password appears in it."""
+    token = "tok-9f8e7d6c5b4a"
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", token)
+    url = f"http://ops:hunter2-secret@127.0.0.1:{free_port()}"
+    source = MlflowSource(make_config(url, ["churn-classifier"]))
+    started = time.perf_counter()
+    result = source.poll(source.config.models)
+    elapsed = time.perf_counter() - started
+
+    assert result.status.status == "error"
+    error = result.status.error or ""
+    assert "connection refused" in error
+    assert token not in error and "hunter2-secret" not in error
+    assert elapsed < 2.0
+    with pytest.raises(Exception) as raised:
+        source.discover()
+    assert token not in str(raised.value) and "hunter2-secret" not in str(raised.value)
+
+
+def test_missing_sqlite_file_is_an_error_and_creates_nothing(tmp_path: Any) -> None:
+    """MLflow would create (and migrate) an empty store at a wrong path; we refuse."""
+    db = tmp_path / "nope" / "mlflow.db"
+    source = MlflowSource(make_config(f"sqlite:///{db}", ["churn-classifier"]))
+    result = source.poll(source.config.models)
+    assert result.status.status == "error"
+    assert result.status.error == f"MLflow sqlite store not found: {db}"
+    assert not db.exists()
+
+
+def test_importing_the_collector_does_not_import_mlflow() -> None:
+    """mlflow is imported on the first poll, not when the module is imported."""
+    code = (
+        "import sys, mltui.collectors.mlflow, mltui.collectors.mlflow_client\n"
+        "assert 'mlflow' not in sys.modules, 'mlflow imported at module level'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
