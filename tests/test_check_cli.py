@@ -247,3 +247,26 @@ def test_a_bad_config_exits_3_naming_file_line_and_key(tmp_path):
 def test_a_missing_config_file_exits_3(tmp_path):
     done = run_check(tmp_path / "nowhere.toml")
     assert done.returncode == 3 and "nowhere.toml" in done.stderr
+
+
+# ---------------------------------------------------------------- light imports
+
+
+def test_a_prometheus_only_check_imports_no_tui_and_no_heavy_library(tmp_path):
+    """--check on a Prometheus-only config needs neither Textual nor mlflow/kubernetes/pandas."""
+    config = write_config(
+        tmp_path, prometheus_section(f"http://127.0.0.1:{closed_port()}", 1) + HEALTHY_MODELS
+    )
+    heavy = ["textual", "mlflow", "evidently", "pandas", "kubernetes", "sklearn"]
+    code = (
+        "import sys\n"
+        "from mltui.config import load_config\n"
+        "from mltui.report import run_check\n"
+        f"code = run_check(load_config({str(config)!r}), 'json', [])\n"
+        f"loaded = [m for m in {heavy!r} if m in sys.modules]\n"
+        "print('LOADED=' + ','.join(loaded), file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3, done.stderr
+    assert "LOADED=\n" in done.stderr, done.stderr
