@@ -38,12 +38,20 @@ class Preset(BaseModel):
     """Label telling stable from canary series, when the server or scrape config sets one."""
     canary_value: str = "canary"
     """Value of ``track_label`` on canary series; any other value counts as stable."""
+    requests_exclude_errors: bool = False
+    """True when ``requests`` counts successful requests only (Triton, MLServer): the
+    collector then takes ``requests + errors`` as all requests."""
 
 
 BUILTIN_PRESETS: dict[str, Preset] = {
-    # KServe Python model server (kserve/metrics.py): request_predict_seconds histogram
-    # labelled model_name. It exports no error counter of its own; the demo adds
-    # request_errors_total, which an operator can map the same way via a custom preset.
+    # Names checked against each server's own source or docs (see the comment per entry).
+    #
+    # KServe Python model server (kserve/metrics.py): histogram request_predict_seconds,
+    # label model_name (PROM_LABELS). KServe itself exports no error counter and no track:
+    # request_predict_errors_total and the "track" label (stable/canary) are mltui's
+    # documented extensions, exported by the embedded demo's model server and easy to add
+    # with a relabel or a few lines in a custom predictor. Without them error rate is null
+    # and no track split is shown.
     "kserve": Preset(
         latency_histogram="request_predict_seconds",
         requests="request_predict_seconds_count",
@@ -51,31 +59,43 @@ BUILTIN_PRESETS: dict[str, Preset] = {
         model_label="model_name",
         track_label="track",
     ),
-    # Seldon MLServer: model_infer_request_duration histogram, success/failure counters.
+    # Seldon MLServer (mlserver/handlers/dataplane.py): counters model_infer_request_success
+    # and model_infer_request_failure (prometheus_client adds _total) and a *Summary*
+    # model_infer_request_duration (seconds; no buckets, so mean latency only), all labelled
+    # model and version.
     "mlserver": Preset(
-        latency_histogram="model_infer_request_duration",
-        requests="model_infer_request_success",
-        errors="model_infer_request_failure",
-        model_label="model_name",
+        latency_sum="model_infer_request_duration_sum",
+        latency_count="model_infer_request_duration_count",
+        requests="model_infer_request_success_total",
+        errors="model_infer_request_failure_total",
+        requests_exclude_errors=True,
+        model_label="model",
     ),
-    # BentoML: bentoml_service_request_duration_seconds histogram and a request counter
-    # with the HTTP status in http_response_code.
+    # BentoML >= 1.2 (docs "Metrics"): histogram bentoml_service_request_duration_seconds and
+    # counter bentoml_service_request_total, labels endpoint, service_name, service_version,
+    # http_response_code.
     "bentoml": Preset(
         latency_histogram="bentoml_service_request_duration_seconds",
         requests="bentoml_service_request_total",
         errors='bentoml_service_request_total{http_response_code=~"5.."}',
         model_label="service_name",
     ),
-    # NVIDIA Triton: cumulative counters only (microseconds), no latency histogram by default.
+    # NVIDIA Triton (docs user_guide/metrics.md): counters only by default, labels model and
+    # version. nv_inference_request_duration_us is cumulative request time (µs) and pairs
+    # with nv_inference_request_success (the docs say so); failures are counted apart in
+    # nv_inference_request_failure (label reason in newer releases).
     "triton": Preset(
         latency_sum="nv_inference_request_duration_us",
-        latency_count="nv_inference_exec_count",
+        latency_count="nv_inference_request_success",
         latency_unit="us",
         requests="nv_inference_request_success",
         errors="nv_inference_request_failure",
+        requests_exclude_errors=True,
         model_label="model",
     ),
-    # TorchServe (Prometheus metrics mode): counters of requests and total latency in µs.
+    # TorchServe, metrics_mode=prometheus (docs metrics.md): counters ts_inference_requests_total
+    # and ts_inference_latency_microseconds, labels model_name, model_version (+ uuid/hostname).
+    # Its 4XX/5XX counters carry no model label, so there is no per-model error counter.
     "torchserve": Preset(
         latency_sum="ts_inference_latency_microseconds",
         latency_count="ts_inference_requests_total",
@@ -84,7 +104,9 @@ BUILTIN_PRESETS: dict[str, Preset] = {
         errors=None,
         model_label="model_name",
     ),
-    # Ray Serve: per-deployment processing latency histogram (ms), request and error counters.
+    # Ray Serve (docs serve/monitoring): histogram ray_serve_deployment_processing_latency_ms
+    # (milliseconds), counters ray_serve_deployment_request_counter_total and
+    # ray_serve_deployment_error_counter_total (the _total names since Ray 2.10), tag deployment.
     "rayserve": Preset(
         latency_histogram="ray_serve_deployment_processing_latency_ms",
         latency_unit="ms",
@@ -92,14 +114,18 @@ BUILTIN_PRESETS: dict[str, Preset] = {
         errors="ray_serve_deployment_error_counter_total",
         model_label="deployment",
     ),
-    # vLLM: end-to-end request latency histogram and a success counter; no error counter.
+    # vLLM (docs usage/metrics): histogram vllm:e2e_request_latency_seconds and counter
+    # vllm:request_success_total (label finished_reason), both labelled model_name. vLLM has
+    # no failed-request counter, so error rate is null.
     "vllm": Preset(
         latency_histogram="vllm:e2e_request_latency_seconds",
         requests="vllm:request_success_total",
         errors=None,
         model_label="model_name",
     ),
-    # Seldon Core v1 executor: server request histogram with the HTTP code as a label.
+    # Seldon Core v1 executor (executor/api/metric/constants.go): histogram
+    # seldon_api_executor_server_requests_seconds, labels deployment_name, predictor_name,
+    # model_name, ... and the HTTP code in "code".
     "seldon": Preset(
         latency_histogram="seldon_api_executor_server_requests_seconds",
         requests="seldon_api_executor_server_requests_seconds_count",
