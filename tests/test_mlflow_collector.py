@@ -293,3 +293,42 @@ def test_importing_the_collector_does_not_import_mlflow() -> None:
         "assert 'mlflow' not in sys.modules, 'mlflow imported at module level'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_fleet_collector_merges_registries_and_model_errors(mlflow_store: MlflowData) -> None:
+    """Through the orchestrator: registries land on their models, a missing registered
+    model is that model's "mlflow" error, and the mlflow source reports ok."""
+    from mltui.collectors.collect import FleetCollector
+
+    config = make_config(mlflow_store.tracking_uri, ["churn-classifier", "gone"])
+    collector = FleetCollector(config)
+    try:
+        snapshot = collector.collect()
+    finally:
+        collector.close()
+
+    assert snapshot.source("mlflow").status == "ok"
+    churn = snapshot.model("m-churn-classifier")
+    assert churn is not None and churn.registry is not None
+    assert churn.registry.champion == mlflow_store.model("churn-classifier").champion
+    assert churn.serving_version == churn.registry.champion  # no cluster target: the champion
+    gone = snapshot.model("m-gone")
+    assert gone is not None and gone.registry is None
+    assert gone.errors == {"mlflow": "registered model gone not found"}
+
+
+def test_discovery_through_the_orchestrator(mlflow_store: MlflowData) -> None:
+    """With no [[models]], every registered model becomes a model of the fleet."""
+    from mltui.collectors.collect import FleetCollector
+
+    config = make_config(mlflow_store.tracking_uri, [])
+    collector = FleetCollector(config)
+    try:
+        snapshot = collector.collect()
+    finally:
+        collector.close()
+
+    assert sorted(m.name for m in snapshot.models) == sorted(mlflow_store.models)
+    for state in snapshot.models:
+        assert state.registry is not None
+        assert dict(state.registry.aliases) == dict(mlflow_store.model(state.name).aliases)

@@ -203,8 +203,13 @@ class MlflowSource(Source[Registry]):
         try:
             run = self._call(client.get_run, run_id)
         except Exception as exc:
+            if error_code(exc) == "RESOURCE_DOES_NOT_EXIST":
+                # A deleted run stays deleted: remember that, show the version without it.
+                with self._runs_lock:
+                    self._runs[run_id] = _NO_RUN
+                return _NO_RUN
             if error_code(exc) in PER_MODEL_ERRORS:
-                return _NO_RUN  # a deleted run: the version is still worth showing
+                return _NO_RUN
             raise
         with self._runs_lock:
             self.run_fetches += 1

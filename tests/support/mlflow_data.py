@@ -254,6 +254,8 @@ def build_store(root: Path) -> MlflowData:
             path = root / DATASETS / f"{plan.name}-v{v}.parquet"
             df.to_parquet(path, index=False)
             dataset = mlflow.data.from_pandas(df, source=str(path), name=f"{plan.name}-train-v{v}")
+            # What mlflow.log_input(dataset, context="training") logs, through the client so
+            # the build never touches MLflow's global fluent run state.
             client.log_inputs(
                 run_id,
                 datasets=[
