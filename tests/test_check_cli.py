@@ -270,3 +270,65 @@ def test_a_prometheus_only_check_imports_no_tui_and_no_heavy_library(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 3, done.stderr
     assert "LOADED=\n" in done.stderr, done.stderr
+
+
+# ---------------------------------------------------------------- rollouts and versions
+
+
+def cluster_config(
+    prometheus_url: str, kube, mlflow_uri: str | None = None, version_of: str = "churn"
+) -> str:
+    """Prometheus + the Kubernetes stand-in (+ MLflow): churn served by Deployment ml/churn."""
+    text = prometheus_section(prometheus_url)
+    text += (
+        f'[kubernetes]\nkubeconfig = "{kube.kubeconfig}"\ncontext = "{kube.context}"\n'
+        'namespace = "ml"\ntimeout = "5s"\n'
+    )
+    if mlflow_uri is not None:
+        text += f'[mlflow]\ntracking_uri = "{mlflow_uri}"\ntimeout = "5s"\n'
+    return text + (
+        '[[models]]\nname = "churn"\nregistered_model = "churn-classifier"\nmetrics = "kserve"\n'
+        'target = { kind = "Deployment", namespace = "ml", name = "churn" }\n'
+    )
+
+
+def test_a_degraded_rollout_exits_2(tmp_path, prometheus_fleet, kube):
+    from tests.support.manifests import deployment
+
+    kube.put(deployment("churn", model="churn-classifier", version="3"))
+    kube.set_controller_mode("fail", "ml", "churn")  # Progressing=False ProgressDeadlineExceeded
+    config = write_config(tmp_path, cluster_config(prometheus_fleet.url, kube))
+    done = run_check(config, "--format", "json")
+    assert done.returncode == 2, done.stdout + done.stderr
+    report = json_report(done)
+    assert report["status"] == "crit"
+    assert report["sources"]["kubernetes"]["status"] == "ok"
+    (churn,) = report["models"]
+    assert churn["rollout"]["kind"] == "Deployment" and churn["rollout"]["state"] == "degraded"
+    checks = {c["name"]: c for c in churn["checks"]}
+    assert checks["rollout"]["status"] == "crit"
+    assert checks["rollout"]["message"].startswith("rollout degraded")
+    assert checks["latency_p95"]["status"] == "ok"  # the other signals are still judged
+
+
+@pytest.mark.parametrize(("serving", "code", "version_status"), [("3", 0, "ok"), ("2", 1, "warn")])
+def test_serving_version_is_checked_against_the_champion_alias(
+    tmp_path, prometheus_fleet, kube, mlflow_store, serving, code, version_status
+):
+    from tests.support.manifests import deployment
+
+    champion = mlflow_store.model("churn-classifier").champion
+    assert champion == "3"
+    kube.put(deployment("churn", model="churn-classifier", version=serving))
+    config = write_config(
+        tmp_path, cluster_config(prometheus_fleet.url, kube, mlflow_store.tracking_uri)
+    )
+    done = run_check(config, "--format", "json")
+    assert done.returncode == code, done.stdout + done.stderr
+    (churn,) = json_report(done)["models"]
+    assert churn["versions"] == {"serving": serving, "champion": "3", "challenger": "4"}
+    assert churn["rollout"]["state"] == "healthy"
+    version = next(c for c in churn["checks"] if c["name"] == "version")
+    assert version["status"] == version_status
+    if version_status == "warn":
+        assert version["message"] == "serving v2 but the champion alias is v3"
