@@ -32,7 +32,7 @@ import math
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,7 +168,6 @@ class PrometheusSource(Source[Traffic]):
         futures: dict[Any, Future[list[dict[str, Any]]]] = {
             key: self._pool.submit(self._run, query, deadline) for key, query in queries.items()
         }
-        wait(futures.values(), timeout=self.timeout + 0.25, return_when=FIRST_EXCEPTION)
         wait(futures.values(), timeout=max(0.0, deadline + 0.25 - time.monotonic()))
         out: dict[Any, list[dict[str, Any]] | str] = {}
         for key, future in futures.items():
@@ -214,7 +213,9 @@ class PrometheusSource(Source[Traffic]):
                 for name in group.models:
                     errors[name] = problem
                 continue
-            rows = {sig: _rows(res, group, sig) for sig, res in mine.items()}  # type: ignore[arg-type]
+            rows = {
+                sig: _rows(res, group, sig) for sig, res in mine.items() if not isinstance(res, str)
+            }
             for values_key, names in group.members.items():
                 traffic = _traffic(group.preset, values_key, rows)
                 for name in names:
@@ -323,9 +324,11 @@ def _stats(
     errors = get("errors")
     if preset.errors and requests is not None and errors is None:
         errors = 0.0  # no error series yet: nothing failed
+    if preset.requests_exclude_errors and requests is None and errors is not None:
+        requests = 0.0  # every request failed: no success series yet
     rps = requests
-    if rps is not None and preset.requests_exclude_errors and errors is not None:
-        rps = requests + errors  # type: ignore[operator]
+    if requests is not None and preset.requests_exclude_errors and errors is not None:
+        rps = requests + errors  # all requests = successes + failures
     notes: list[str] = []
     if not has_series or not rps:
         return TrafficStats(rps=rps if has_series else None, note="no traffic")
