@@ -168,11 +168,21 @@ def prometheus_factory() -> Iterator[Callable[..., PrometheusServer]]:
 def prometheus_fleet(prometheus_factory: Callable[..., PrometheusServer]) -> PrometheusServer:
     """The shared server with the standard fleet (see tests/support/prom_fleet.py).
 
-    Models: churn (kserve, stable+canary), fraud (p95 375 ms: warn), ranker (2 %
-    errors: warn), pricing (p95 ~792 ms, 10 % errors: crit), idle (no traffic),
-    sentiment (triton, mean 35 ms), detector (torchserve, mean 120 ms, no error
-    counter), llm (vllm, no error counter); ``ghost`` is configured but has no
-    series. ``server.expected[name]`` holds the exact values. Do not stop it.
+    Models (5 m rate window; default SLO p95 warn 200 / crit 400 ms, errors 1 % / 5 %):
+
+    * churn (kserve): healthy — p95 183.33 ms, 8.0 rps, error rate 1/120; tracks
+      stable (p95 97.92 ms, 6.67 rps, 0 errors) and canary (p95 375 ms, 1.33 rps, 5 %)
+    * fraud (kserve): p95 375.0 ms (warn), 6.67 rps, 0 errors
+    * ranker (kserve): p95 79.17 ms, 6.67 rps, error rate 0.02 (warn)
+    * pricing (kserve): p95 791.67 ms and error rate 0.10 (both crit), 3.33 rps
+    * idle (kserve): no traffic (rps 0.0, latency/error rate None)
+    * sentiment (triton): mean 35 ms, 2.8 rps, error rate 2/42
+    * detector (torchserve): mean 120 ms, 2.0 rps, no error counter (None)
+    * llm (vllm): p95 4375 ms, 0.67 rps, no error counter (None)
+    * ghost: configured (in MODELS_TOML) but has no series at all
+
+    ``server.expected[name]`` (and ``"churn:stable"``, ``"churn:canary"``) hold the
+    exact values as :class:`~tests.support.prom_fleet.Expected`. Do not stop it.
     """
     return prometheus_factory()
 
