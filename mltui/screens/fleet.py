@@ -43,7 +43,8 @@ CHECK_OF_COLUMN = {
     "rollout": "rollout",
 }
 
-STATUS_COLOUR = {"ok": "success", "warn": "warning", "crit": "error", "unknown": "text-muted"}
+STATUS_COLOUR = {"ok": "success", "warn": "warning", "crit": "error", "unknown": ""}
+"""Theme variable per status; unknown is dimmed instead (text-muted is not a plain colour)."""
 
 EMPTY_HELP = """\
 [b]No models configured.[/b]
@@ -206,7 +207,9 @@ class FleetScreen(Screen[None]):
         style = ""
         if col.key in ("health", "name"):
             status = row.status
-            if col.key == "health" or status in ("warn", "crit"):
+            if status == "unknown":
+                style = "dim" if col.key == "health" else ""
+            elif col.key == "health" or status in ("warn", "crit"):
                 style = colours.get(STATUS_COLOUR[status], "")
         elif col.key in CHECK_OF_COLUMN and row.health is not None:
             check = next((c for c in row.health.checks if c.name == CHECK_OF_COLUMN[col.key]), None)

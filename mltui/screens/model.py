@@ -71,6 +71,7 @@ class ModelScreen(Screen[None]):
         self.watch(self.mltui, "snapshot", self._refresh_view, init=False)
         self._refresh_view()
         self.query_one(TrafficPane).load()
+        self._focus_pane("traffic")
 
     def on_screen_resume(self) -> None:
         self._refresh_view()
@@ -123,8 +124,18 @@ class ModelScreen(Screen[None]):
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self.refresh_bindings()  # window keys show on Traffic, mark/compare on Versions
+        self._focus_pane(event.pane.id)
         if event.pane.id == "traffic":
             self.query_one(TrafficPane).load()
+
+    def _focus_pane(self, pane: str | None) -> None:
+        """Arrow keys act on the tab's content (its table, or the scrolling charts)."""
+        if pane == "traffic":
+            self.query_one(TrafficPane).focus()
+            return
+        tables = self.query(f"#{pane} DataTable")
+        if tables:
+            tables.first().focus()
 
     def action_window(self, window: str) -> None:
         self.query_one(TrafficPane).set_window(WINDOWS[window])

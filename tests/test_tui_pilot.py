@@ -1,0 +1,405 @@
+"""Pilot tests: the real app driven by key presses, on recorded or scripted fleets.
+
+The collectors under these tests are either StaticCollector (fixed snapshots: the
+TUI is what is tested) or the real FleetCollector over ScriptedSources (the real
+poll/merge/stale logic, with a backend a test can take down or hang).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from textual.command import CommandPalette
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Static
+
+from mltui.app import MltuiApp, make_app
+from mltui.collectors.collect import FleetCollector
+from mltui.config import Config
+from mltui.fleet import FleetSnapshot, LatencyMs
+from mltui.screens.fleet import FleetScreen
+from mltui.screens.help import HelpScreen
+from mltui.screens.model import ModelScreen
+from mltui.widgets.statusbar import StatusBar
+from tests.support.recorded import (
+    ScriptedSource,
+    StaticCollector,
+    fleet_models,
+    fleet_snapshot,
+    frozen_clock,
+    recorded_config,
+)
+
+SIZE = (100, 30)
+
+
+async def until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Let the app run until ``condition`` holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await pilot.pause(0.02)
+
+
+def table(app: MltuiApp) -> DataTable[Any]:
+    return app.screen.query_one("#fleet-table", DataTable)
+
+
+def row_names(app: MltuiApp) -> list[str]:
+    t = table(app)
+    return [str(t.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(t.row_count)]
+
+
+def cell(app: MltuiApp, model: str, column: str) -> str:
+    return str(table(app).get_cell(model, column))
+
+
+def static_app(
+    snapshots: Any = None, config: Config | None = None, **kwargs: Any
+) -> tuple[MltuiApp, StaticCollector]:
+    collector = StaticCollector(snapshots or fleet_snapshot(), **kwargs)
+    return make_app(config or recorded_config(), collector, clock=frozen_clock), collector
+
+
+async def test_fleet_shows_every_model_with_its_numbers() -> None:
+    app, _ = static_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: table(app).row_count == 5)
+        assert row_names(app) == ["churn", "fraud", "pricing", "recsys", "search-ranker"]
+        assert cell(app, "churn", "p95") == "207ms"
+        assert cell(app, "churn", "rollout") == "progressing 10%"
+        assert cell(app, "churn", "errors") == "1.00%"
+        assert cell(app, "fraud", "rps") == "120.5"
+        assert cell(app, "pricing", "p95") == "no traffic"
+        assert cell(app, "recsys", "alerts") == "2"
+        header = str(app.screen.query_one("#fleet-header", Static).render())
+        assert "5/5 models" in header
+
+
+async def test_filter_substring_and_inverted() -> None:
+    app, _ = static_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: table(app).row_count == 5)
+        await pilot.press("slash", *"rank")
+        assert row_names(app) == ["search-ranker"]
+        assert "1/5 models" in str(app.screen.query_one("#fleet-header", Static).render())
+        await pilot.press(
+            "home", "delete", "delete", "delete", "delete", "exclamation_mark", *"rank"
+        )
+        assert row_names(app) == ["churn", "fraud", "pricing", "recsys"]
+        await pilot.press("enter")  # keeps the filter, back to the table
+        assert app.focused is table(app)
+        await pilot.press("escape")  # clears it
+        assert len(row_names(app)) == 5
+
+
+async def test_sort_by_p95_then_reverse_keeps_unknown_last() -> None:
+    app, _ = static_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: table(app).row_count == 5)
+        screen = app.screen
+        assert isinstance(screen, FleetScreen)
+        for _ in range(12):
+            if screen.sort_key == "p95":
+                break
+            await pilot.press("s")
+        assert screen.sort_key == "p95"
+        assert row_names(app) == ["fraud", "search-ranker", "churn", "recsys", "pricing"]
+        await pilot.press("S")
+        assert row_names(app) == ["recsys", "churn", "search-ranker", "fraud", "pricing"]
+        assert "p95 ↓" in str(
+            table(app)
+            .ordered_columns[[c.key.value for c in table(app).ordered_columns].index("p95")]
+            .label
+        )
+
+
+async def test_enter_opens_model_screen_with_versions_and_rollout() -> None:
+    app, collector = static_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: table(app).row_count == 5)
+        await pilot.press("enter")  # cursor on the first row: churn
+        await until(pilot, lambda: isinstance(app.screen, ModelScreen))
+        screen = app.screen
+        assert isinstance(screen, ModelScreen) and screen.model == "churn"
+        versions = screen.query_one("#versions-table", DataTable)
+        assert versions.row_count == 4
+        assert [str(versions.get_row_at(i)[1]) for i in range(4)] == ["4", "3", "2", "1"]
+        assert str(versions.get_row_at(0)[2]) == "challenger"
+        assert str(versions.get_row_at(1)[2]) == "champion"
+        summary = str(screen.query_one("#rollout-summary", Static).render())
+        assert "state: progressing" in summary
+        assert "canary: v4 at 10% of traffic" in summary
+        assert "replicas: desired 9 updated 9 ready 9 available 9" in summary
+        history = screen.query_one("#history-table", DataTable)
+        assert history.row_count == 3
+        # The charts asked Prometheus for churn's series over the config's 1h window.
+        await until(pilot, lambda: collector.prometheus.calls != [])
+        assert collector.prometheus.calls[0][:2] == ("churn", 3600.0)
+        await pilot.press("escape")
+        assert isinstance(app.screen, FleetScreen)
+
+
+async def test_versions_compare_differences_only() -> None:
+    app, _ = static_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: table(app).row_count == 5)
+        app.open_model("churn")
+        await until(pilot, lambda: isinstance(app.screen, ModelScreen))
+        await pilot.press("right_square_bracket")  # Versions tab
+        await pilot.press("m", "down", "m", "c")
+        await pilot.pause()
+        compare = app.screen.query_one("#compare-table", DataTable)
+        assert compare.display
+        rows = {
+            str(compare.get_row_at(i)[0]): tuple(compare.get_row_at(i)[1:])
+            for i in range(compare.row_count)
+        }
+        assert rows["metric auc"] == ("0.83", "0.84")
+        assert rows["param n_estimators"] == ("200", "200")
+        await pilot.press("d")
+        keys = [str(compare.get_row_at(i)[0]) for i in range(compare.row_count)]
+        assert "param n_estimators" not in keys and "metric auc" in keys
+
+
+async def test_window_keys_refetch_series() -> None:
+    app, collector = static_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: table(app).row_count == 5)
+        app.open_model("churn")
+        await until(pilot, lambda: collector.prometheus.calls != [])
+        await pilot.press("4")
+        await until(pilot, lambda: any(c[1] == 86400.0 for c in collector.prometheus.calls))
+
+
+async def test_help_lists_every_binding_with_remapped_keys() -> None:
+    config = recorded_config(keys={"refresh": "f5"})
+    app, collector = static_app(config=config)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: table(app).row_count == 5)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        help_table = app.screen.query_one("#help-table", DataTable)
+        rows = [
+            tuple(str(c) for c in help_table.get_row_at(i)) for i in range(help_table.row_count)
+        ]
+        ids = {r[3] for r in rows}
+        assert {
+            "quit",
+            "help",
+            "refresh",
+            "pause",
+            "filter",
+            "sort",
+            "back",
+            "mark",
+            "compare",
+            "promote",
+        } <= ids
+        assert ("global", "f5", "Refresh", "refresh") in rows
+        await pilot.press("escape")
+        assert isinstance(app.screen, FleetScreen)
+        await until(pilot, lambda: not app.polling)
+        before = len(collector.calls)
+        await pilot.press("f5")
+        await until(pilot, lambda: len(collector.calls) > before)
+
+
+async def test_read_only_hides_action_bindings() -> None:
+    app, _ = static_app(config=recorded_config(read_only=True))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: table(app).row_count == 5)
+        active = {b.binding.id for b in app.active_bindings.values() if b.enabled}
+        assert "refresh" in active and "promote" not in active
+        await pilot.press("question_mark")
+        help_table = app.screen.query_one("#help-table", DataTable)
+        ids = {str(help_table.get_row_at(i)[3]) for i in range(help_table.row_count)}
+        assert "promote" not in ids and "rollback" not in ids and "retrain" not in ids
+    writable, _ = static_app()
+    async with writable.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: table(writable).row_count == 5)
+        active = {b.binding.id for b in writable.active_bindings.values() if b.enabled}
+        assert "promote" in active
+
+
+async def test_palette_jumps_to_a_model() -> None:
+    app, _ = static_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: table(app).row_count == 5)
+        await pilot.press("colon")
+        await until(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"model recsys")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ModelScreen))
+        assert isinstance(app.screen, ModelScreen) and app.screen.model == "recsys"
+
+
+async def test_input_stays_responsive_while_a_collect_hangs() -> None:
+    gate = threading.Event()
+    app, collector = static_app(gate=gate)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            # The first frame is up before the collector returned anything.
+            await until(pilot, lambda: app.polling)
+            assert table(app).row_count == 0
+            assert "polling" in str(app.screen.query_one(StatusBar).render())
+            await pilot.press("question_mark")
+            assert isinstance(app.screen, HelpScreen)
+            await pilot.press("escape")
+            await pilot.press("slash", *"chu")
+            assert app.screen.query_one("#filter").has_focus
+            await pilot.press("r")  # typed into the filter, not a second poll
+            assert len(collector.calls) == 1
+            gate.set()
+            await until(pilot, lambda: table(app).row_count == 1)  # "chur" matches churn only
+            assert row_names(app) == ["churn"]
+    finally:
+        gate.set()
+
+
+def scripted_fleet(
+    refresh: float = 15.0,
+) -> tuple[Config, dict[str, ScriptedSource], FleetCollector]:
+    """The real FleetCollector over scripted Prometheus and MLflow backends."""
+    config = recorded_config(refresh=refresh)
+    models = {m.name: m for m in fleet_models()}
+    sources = {
+        "prometheus": ScriptedSource(
+            config, "prometheus", {n: m.traffic for n, m in models.items()}
+        ),
+        "mlflow": ScriptedSource(config, "mlflow", {n: m.registry for n, m in models.items()}),
+    }
+    return config, sources, FleetCollector(config, sources=sources)
+
+
+async def test_source_down_mid_session_is_stale_without_losing_rows() -> None:
+    config, sources, collector = scripted_fleet()
+    app = make_app(config, collector)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: table(app).row_count == 5)
+        assert cell(app, "churn", "p95") == "207ms"
+        sources["prometheus"].down = True
+        await pilot.press("r")
+        await until(
+            pilot,
+            lambda: (
+                app.snapshot is not None and app.snapshot.source("prometheus").status == "error"
+            ),
+        )
+        await pilot.pause(0.05)
+        assert row_names(app) == ["churn", "fraud", "pricing", "recsys", "search-ranker"]
+        churn_p95 = table(app).get_cell("churn", "p95")
+        assert str(churn_p95) == "207ms"  # the last good value stays…
+        assert "dim" in str(churn_p95.style)  # …visibly stale
+        status = str(app.screen.query_one(StatusBar).render())
+        assert "(stale 0s)" in status or "(stale 1s)" in status
+        assert "prometheus: connection refused" in status
+        # Back up: fresh again.
+        sources["prometheus"].down = False
+        await pilot.press("r")
+        await until(
+            pilot, lambda: app.snapshot is not None and app.snapshot.source("prometheus").ok
+        )
+        await pilot.pause(0.05)
+        assert "dim" not in str(table(app).get_cell("churn", "p95").style)
+
+
+async def test_updates_in_place_keep_the_cursor() -> None:
+    first = fleet_snapshot()
+    faster = replace(
+        first,
+        models=tuple(
+            replace(
+                m,
+                traffic=replace(
+                    m.traffic, overall=replace(m.traffic.overall, latency_ms=LatencyMs(p95=150.0))
+                ),
+            )
+            if m.name == "churn" and m.traffic
+            else m
+            for m in first.models
+        ),
+    )
+    app, collector = static_app([first, faster])
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: table(app).row_count == 5)
+        await pilot.press("down", "down")
+        assert table(app).cursor_row == 2
+        await pilot.press("r")
+        await until(pilot, lambda: cell(app, "churn", "p95") == "150ms")
+        assert table(app).cursor_row == 2
+        assert len(collector.calls) == 2
+
+
+async def test_pause_and_resume() -> None:
+    app, collector = static_app(config=recorded_config(refresh=0.05))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(collector.calls) >= 3)
+        await pilot.press("space")
+        assert app.paused
+        assert "PAUSED" in str(app.screen.query_one(StatusBar).render())
+        await pilot.pause(0.1)  # a poll in flight may still land
+        paused_at = len(collector.calls)
+        await pilot.pause(0.4)
+        assert len(collector.calls) == paused_at
+        await pilot.press("space")
+        assert not app.paused
+        await until(pilot, lambda: len(collector.calls) >= paused_at + 3)
+
+
+class SlowCollector(StaticCollector):
+    def collect(self, only: Any = None) -> FleetSnapshot:
+        time.sleep(0.03)
+        return super().collect(only)
+
+
+async def test_refresh_loop_never_overlaps() -> None:
+    collector = SlowCollector(fleet_snapshot())
+    app = make_app(recorded_config(refresh=0.01), collector, clock=frozen_clock)
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(5):  # hammer refresh while the timer also fires
+            await pilot.press("r")
+        await until(pilot, lambda: len(collector.calls) >= 12)
+        assert collector.max_active == 1
+        assert app.max_concurrent_polls == 1
+
+
+async def test_drift_runs_on_its_own_cadence() -> None:
+    collector = StaticCollector(fleet_snapshot(), source_names=("prometheus", "mlflow", "drift"))
+    app = make_app(recorded_config(refresh=0.05), collector, clock=frozen_clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(collector.calls) >= 4)
+        assert collector.calls[0] == ["prometheus", "mlflow"]
+        assert ["drift"] in collector.calls
+        # Fast polls continue without waiting for drift's (much slower) next turn.
+        assert collector.calls.count(["drift"]) == 1
+
+
+async def test_empty_config_says_how_to_write_one() -> None:
+    app = make_app(
+        Config(), StaticCollector(FleetSnapshot(generated_at=frozen_clock()), source_names=())
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        empty = app.screen.query_one("#empty", Static)
+        assert empty.display and not table(app).display
+        text = str(empty.render())
+        assert "config.toml" in text and "[[models]]" in text and "[prometheus]" in text
+
+
+async def test_no_color_is_respected(monkeypatch: Any) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app, _ = static_app()
+    assert app.no_color
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: table(app).row_count == 5)
+        # Health reads without colour: a symbol and a word.
+        assert cell(app, "recsys", "health").endswith("crit") or cell(
+            app, "recsys", "health"
+        ).endswith("unkn")
