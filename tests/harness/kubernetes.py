@@ -41,12 +41,21 @@ class KubeHandle:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.standin, name)
 
-    def api_client(self) -> Any:
-        """A real ``kubernetes.client.ApiClient`` for this context (tests' own calls)."""
+    def api_client(self, retries: Any = None) -> Any:
+        """A real ``kubernetes.client.ApiClient`` for this context (tests' own calls).
+
+        ``retries``: the client's urllib3 retries (None: the client's default, which
+        retries 3 times and sleeps on Retry-After; False: none)."""
+        from kubernetes import client
         from kubernetes import config as kube_config
 
+        configuration = client.Configuration()
+        configuration.retries = retries
         return kube_config.new_client_from_config(
-            config_file=str(self.kubeconfig), context=self.context, persist_config=False
+            config_file=str(self.kubeconfig),
+            context=self.context,
+            persist_config=False,
+            client_configuration=configuration,
         )
 
 

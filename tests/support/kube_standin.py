@@ -191,8 +191,13 @@ class KubeStandin:
     """The stand-in server, its object store and its knobs. Thread-safe."""
 
     def __init__(
-        self, *, token: str = DEFAULT_TOKEN, user: str = DEFAULT_USER, name: str = "standin"
-    ):
+        self,
+        *,
+        token: str = DEFAULT_TOKEN,
+        user: str = DEFAULT_USER,
+        name: str = "standin",
+        namespaces: tuple[str, ...] = ("default", "kube-system", "ml"),
+    ) -> None:
         self.token, self.user, self.name = token, user, name
         self.controller = DeploymentController()
         self.requests: list[Request] = []
@@ -205,6 +210,8 @@ class KubeStandin:
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        for ns in namespaces:
+            self.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
 
     # ------------------------------------------------------------ lifecycle
 
@@ -243,6 +250,7 @@ class KubeStandin:
     def put(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Create or replace ``obj`` as-is (status included), as a controller would.
 
+        An object without ``status`` keeps the stored one.
         No auth, no conflict check; the namespace is created when missing; a
         Deployment goes through the controller. Returns the stored copy.
         """
@@ -259,6 +267,8 @@ class KubeStandin:
             if old is None:
                 self._defaults(rt, obj)
             else:
+                if "status" not in obj and "status" in old:
+                    obj["status"] = copy.deepcopy(old["status"])
                 meta["uid"] = old["metadata"]["uid"]
                 meta["creationTimestamp"] = old["metadata"]["creationTimestamp"]
                 meta["generation"] = old["metadata"].get("generation", 1) + (
