@@ -7,6 +7,8 @@ keeps its data in the workspace's run directory (fresh each start) and listens o
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import socket
 from pathlib import Path
@@ -28,8 +30,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def config_yaml(targets: list[str], interval: int = SCRAPE_INTERVAL_S) -> str:
-    """prometheus.yml scraping ``targets`` ("host:port") every ``interval`` seconds."""
+def config_yaml(targets: list[str] | Path, interval: int = SCRAPE_INTERVAL_S) -> str:
+    """prometheus.yml scraping ``targets`` ("host:port") every ``interval`` seconds.
+
+    ``targets`` may instead be a file_sd JSON file, so Prometheus can start before the
+    model server knows its port (it watches the file and picks the target up at once).
+    """
+    if isinstance(targets, Path):
+        return (
+            "global:\n"
+            f"  scrape_interval: {interval}s\n"
+            f"  scrape_timeout: {interval}s\n"
+            f"  evaluation_interval: {interval}s\n"
+            "scrape_configs:\n"
+            "  - job_name: mltui-demo\n"
+            "    file_sd_configs:\n"
+            f"      - files: ['{targets}']\n"
+            "        refresh_interval: 1s\n"
+        )
     quoted = ", ".join(f"'{t}'" for t in targets)
     return (
         "global:\n"
@@ -53,11 +71,24 @@ class PrometheusServer:
     def stop(self) -> None:
         self.child.stop()
 
+    def set_targets(self, targets: list[str]) -> None:
+        """Point a file_sd Prometheus at ``targets`` ("host:port"); atomic for its watcher."""
+        path = self.child.log_path.parent / "targets.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps([{"targets": targets}]), encoding="utf-8")
+        os.replace(tmp, path)
+
 
 def start_prometheus(
-    workdir: Path, targets: list[str], interval: int = SCRAPE_INTERVAL_S, timeout: float = 30.0
+    workdir: Path,
+    targets: list[str] | None,
+    interval: int = SCRAPE_INTERVAL_S,
+    timeout: float = 30.0,
 ) -> PrometheusServer:
-    """Start Prometheus scraping ``targets``; RuntimeError with its log when it does not come up."""
+    """Start Prometheus scraping ``targets``; RuntimeError with its log when it does not come up.
+
+    With ``targets=None`` it scrapes what :meth:`PrometheusServer.set_targets` names later.
+    """
     import httpx
 
     binary = prometheus_binary()
@@ -67,7 +98,12 @@ def start_prometheus(
         shutil.rmtree(workdir)
     (workdir / "data").mkdir(parents=True)
     config = workdir / "prometheus.yml"
-    config.write_text(config_yaml(targets, interval), encoding="utf-8")
+    sd_file = workdir / "targets.json"
+    if targets is None:
+        sd_file.write_text("[]", encoding="utf-8")
+    config.write_text(
+        config_yaml(sd_file if targets is None else targets, interval), encoding="utf-8"
+    )
     last_error = ""
     for _attempt in range(3):  # a free port can be taken between the check and the bind
         port = free_port()
