@@ -74,6 +74,10 @@ class ActionEngine:
     def who(self, plan: Plan | None = None) -> Who:
         if plan is not None and "kubernetes" in plan.systems:
             api = self.kube(plan.context)
+            try:
+                api.client()
+            except KubeError:
+                return who_am_i(plan.context)
             return who_am_i(api.context, api.user)
         return who_am_i()
 

@@ -11,7 +11,6 @@ a difference as a conflict (re-plan), like a 409 from Kubernetes.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,22 +33,14 @@ class RegistryConflict(RegistryError):
 
 
 def make_client(config: Config) -> Any:
-    """An ``MlflowClient`` with short timeouts (MLflow's default retries for minutes)."""
-    uri = config.mlflow_uri
-    if not uri:
-        raise RegistryError(
-            "MLflow is not configured ([mlflow] tracking_uri or $MLFLOW_TRACKING_URI)"
-        )
-    timeout = config.mlflow.timeout if config.mlflow is not None else 5.0
-    # MLflow reads these at request time; an operator waiting on a rollback must not
-    # sit through 7 retries of 120 s each.
-    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(max(1, math.ceil(timeout)))
-    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
-    for var in ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD"):
-        secrets.register(os.environ.get(var))
-    from mlflow import MlflowClient
+    """The collector's bounded ``MlflowClient`` (seconds, not MLflow's minutes of retries)."""
+    from mltui.collectors.mlflow_client import MlflowUnavailable
+    from mltui.collectors.mlflow_client import make_client as bounded_client
 
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    try:
+        return bounded_client(config)
+    except MlflowUnavailable as exc:
+        raise RegistryError(f"MLflow: {secrets.redact(exc)}") from None
 
 
 @dataclass(frozen=True)
@@ -70,8 +61,13 @@ class RegistryState:
         return self.aliases.get(CHALLENGER)
 
 
-def _wrap(what: str, exc: Exception) -> RegistryError:
-    return RegistryError(f"MLflow: {what}: {secrets.error_text(exc)}")
+def _wrap(client: Any, what: str, exc: Exception) -> RegistryError:
+    """A secret-free error naming what failed ("connection refused", "did not answer")."""
+    from mltui.collectors.mlflow_client import describe_error
+
+    uri = getattr(client, "_registry_uri", None)
+    timeout = float(os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT") or 5)
+    return RegistryError(f"MLflow: {what}: {describe_error(exc, uri, timeout)}")
 
 
 def read_state(client: Any, name: str) -> RegistryState:
@@ -79,7 +75,7 @@ def read_state(client: Any, name: str) -> RegistryState:
     try:
         model = client.get_registered_model(name)
     except Exception as exc:  # noqa: BLE001 - any MLflow failure is a value for the plan
-        raise _wrap(f'reading registered model "{name}"', exc) from None
+        raise _wrap(client, f'reading registered model "{name}"', exc) from None
     aliases = {str(k): str(v) for k, v in (getattr(model, "aliases", None) or {}).items()}
     previous = None
     champion = aliases.get(CHAMPION)
@@ -88,7 +84,7 @@ def read_state(client: Any, name: str) -> RegistryState:
             mv = client.get_model_version(name, champion)
             previous = (mv.tags or {}).get(PREVIOUS_CHAMPION_TAG)
         except Exception as exc:  # noqa: BLE001
-            raise _wrap(f"reading version {champion} of {name}", exc) from None
+            raise _wrap(client, f"reading version {champion} of {name}", exc) from None
     return RegistryState(name, aliases, previous)
 
 
@@ -178,7 +174,7 @@ def apply_step(client: Any, step: Step, *, dry_run: bool) -> str:
         current = str((getattr(model, "aliases", None) or {}).get(CHAMPION) or "")
         client.get_model_version(name, req["version"])  # the version must exist
     except Exception as exc:  # noqa: BLE001
-        raise _wrap(f'reading "{name}" before writing', exc) from None
+        raise _wrap(client, f'reading "{name}" before writing', exc) from None
     expected = step.precondition.get(CHAMPION)
     if expected is not None and current != expected:
         raise RegistryConflict(
@@ -193,4 +189,4 @@ def apply_step(client: Any, step: Step, *, dry_run: bool) -> str:
         client.set_registered_model_alias(name, req["alias"], req["version"])
         return f"{req['alias']} → v{req['version']}"
     except Exception as exc:  # noqa: BLE001
-        raise _wrap(f"{step.verb} on {name}", exc) from None
+        raise _wrap(client, f"{step.verb} on {name}", exc) from None
