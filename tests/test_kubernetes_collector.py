@@ -431,3 +431,24 @@ def test_missing_kubeconfig_is_a_source_error(tmp_path: Any) -> None:
     )
     values, errors, status = poll(config)
     assert status.status == "error" and "cannot read kubeconfig" in (status.error or "")
+
+
+def test_fleet_collect_carries_rollouts_and_errors(kube: KubeHandle) -> None:
+    from mltui.collectors.collect import FleetCollector
+
+    kube.put(m.deployment("churn", version="3"))
+    kube.put(m.deployment("fraud", namespace="team-b"))
+    kube.deny("list", "deployments", "team-b")
+    config = make_config(
+        kube, [model("churn", "Deployment"), model("fraud", "Deployment", namespace="team-b")]
+    )
+    collector = FleetCollector(config)
+    try:
+        snapshot = collector.collect()
+    finally:
+        collector.close()
+    assert snapshot.source("kubernetes").status == "ok"
+    assert snapshot.source("kubernetes").requests == 4  # (deployments + replicasets) x 2 namespaces
+    churn, fraud = snapshot.model("churn"), snapshot.model("fraud")
+    assert churn is not None and churn.rollout is not None and churn.serving_version == "3"
+    assert fraud is not None and fraud.rollout is None and "forbidden" in fraud.errors["kubernetes"]
