@@ -1,0 +1,1 @@
+"""mltui's benchmarks: plain scripts run by ``python benchmarks/run.py`` (see README.md)."""
