@@ -142,3 +142,11 @@ def test_an_unexpected_exception_becomes_a_scrubbed_error_value():
     snap = FleetCollector(CONFIG, {"prometheus": prom}).collect()
     error = snap.sources["prometheus"].error or ""
     assert "RuntimeError" in error and "abcdefghijklmnop" not in error
+
+
+def test_a_source_says_nothing_about_models_it_does_not_cover():
+    kube = Scripted("kubernetes", [{}])
+    snap = FleetCollector(CONFIG, {"kubernetes": kube}).collect()
+    for name in ("churn", "fraud"):  # alias target and no target: not the cluster's business
+        model = snap.model(name)
+        assert model is not None and "kubernetes" not in model.errors

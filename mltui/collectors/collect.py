@@ -185,6 +185,15 @@ def _alias_rollout(registry: Registry | None, name: str) -> Rollout:
     )
 
 
+def covers(source: str, model: ModelConfig) -> bool:
+    """Whether ``source`` has anything to say about ``model`` (so its absence is an error)."""
+    if source == "kubernetes":
+        return model.target is not None and model.target.kind != "alias"
+    if source == "drift":
+        return model.drift is not None
+    return True
+
+
 def merge(
     config: Config,
     models: Sequence[ModelConfig],
@@ -218,6 +227,8 @@ def merge(
         errors: dict[str, str] = dict(old.errors) if old is not None else {}
         stale: set[str] = set(old.stale) if old is not None else set()
         for name in configured:
+            if not covers(name, model):
+                continue
             field_name = FIELD_OF[name]
             shown = REPORTED_AS.get(name, name)
             result = results.get(name)
