@@ -18,7 +18,8 @@ Rules (DESIGN.md §3, issue 4), per model:
 "Unknown" means *could not tell*: the source that feeds a check failed for that
 model, or its data is stale. Things that are not unknown: a signal the model's
 preset does not provide (no error counter), a model with no traffic, and a source
-the config does not name — those simply produce no check.
+the config does not name — those simply produce no check. A model Prometheus holds
+no series for at all (rps unknown rather than 0) is unknown: usually a wrong selector.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Literal
 
 from mltui.config import Config, ModelConfig, Slo, Threshold
 from mltui.durations import humanize_age
-from mltui.fleet import Alert, FleetSnapshot, ModelState, finite
+from mltui.fleet import Alert, FleetSnapshot, ModelState, TrafficStats, finite
 from mltui.presets import Preset
 
 Status = Literal["ok", "warn", "crit", "unknown"]
@@ -260,6 +261,11 @@ class _ModelJudge:
 
         assert traffic is not None
         stats = traffic.overall
+        if _no_series(stats):
+            # Not "no traffic" (counters at 0): nothing matched at all, which is
+            # usually a wrong selector or preset. That is "could not tell".
+            message = "prometheus: no series match this model (check its selector and preset)"
+            return [Check(n, "unknown", None, t.warn, t.crit, message) for n, t in wanted]
         checks = []
         for name, threshold in wanted:
             if name == "latency_p95":
@@ -402,6 +408,16 @@ class _ModelJudge:
         return [
             Check("alerts", status, float(len(counted)), message=f"firing alert{plural}: {names}")
         ]
+
+
+def _no_series(stats: TrafficStats) -> bool:
+    """True when Prometheus holds no series for the model (rps unknown, not 0)."""
+    latency = stats.latency_ms
+    return (
+        stats.rps is None
+        and stats.error_rate is None
+        and all(v is None for v in (latency.p50, latency.p95, latency.p99, latency.mean))
+    )
 
 
 def firing_alerts(model: ModelState) -> list[Alert]:

@@ -175,6 +175,16 @@ def test_json_numbers_equal_the_generated_series(
     assert done.returncode == 2
 
 
+def test_a_configured_model_without_any_series_is_unknown(tmp_path, prometheus_config_toml):
+    """ghost is configured but Prometheus has no series for it: could not tell, not "idle"."""
+    config = write_config(tmp_path, prometheus_config_toml)
+    done = run_check(config, "--format", "json", "--model", "ghost", "--model", "idle")
+    assert done.returncode == 3, done.stdout + done.stderr
+    idle, ghost = json_report(done)["models"]  # in config order
+    assert (ghost["status"], idle["status"]) == ("unknown", "ok")
+    assert "no series match" in ghost["checks"][0]["message"]
+
+
 def test_text_report_fits_80_columns_without_escape_codes(tmp_path, prometheus_fleet):
     config = write_config(
         tmp_path, prometheus_section(prometheus_fleet.url) + HEALTHY_MODELS + FRAUD
@@ -288,6 +298,7 @@ def cluster_config(
         text += f'[mlflow]\ntracking_uri = "{mlflow_uri}"\ntimeout = "5s"\n'
     return text + (
         '[[models]]\nname = "churn"\nregistered_model = "churn-classifier"\nmetrics = "kserve"\n'
+        'selector = { model_name = "churn" }\n'
         'target = { kind = "Deployment", namespace = "ml", name = "churn" }\n'
     )
 

@@ -207,6 +207,15 @@ def test_no_traffic_is_not_checked_and_not_unknown():
     assert health.models["churn"].status == "ok"
 
 
+def test_no_series_at_all_is_unknown_not_idle():
+    nothing = Traffic(
+        overall=TrafficStats(LatencyMs(), rps=None, error_rate=None, note="no traffic")
+    )
+    checks = checks_of(judge(healthy(traffic=nothing)), "churn")
+    assert checks["latency_p95"].status == checks["error_rate"].status == "unknown"
+    assert "no series match" in checks["latency_p95"].message
+
+
 def test_a_preset_without_an_error_counter_has_no_error_check_even_when_prometheus_fails():
     state = healthy("llm", traffic=None, errors={"prometheus": "ConnectError: refused"})
     checks = checks_of(judge(state), "llm")
