@@ -50,7 +50,7 @@ EMPTY_HELP = """\
 [b]No models configured.[/b]
 
 mltui reads its config from [b]$path[/b]
-(or [b]--config PATH[/b], or [b]\\$MLTUI_CONFIG[/b]). A minimal one:
+(or [b]--config PATH[/b], or [b]$MLTUI_CONFIG[/b]). A minimal one:
 
   \\[prometheus]
   url = "http://127.0.0.1:9090"
@@ -165,7 +165,8 @@ class FleetScreen(Screen[None]):
         name_width = min(24, max([5, *(len(r.model.name) for r in rows)]))
         width = (self.size.width or self.app.size.width) - 2  # the vertical scrollbar
         cols = fit_columns(width, name_width)
-        if [c.key for c in cols] != self._col_keys:
+        signature = [c.key for c in cols] + [str(name_width)]
+        if signature != self._col_keys:
             table.clear(columns=True)
             for col in cols:
                 label = col.label + (" ↓" if self.sort_reverse else " ↑") * (
@@ -174,7 +175,7 @@ class FleetScreen(Screen[None]):
                 table.add_column(
                     label, width=name_width if col.key == "name" else col.width, key=col.key
                 )
-            self._col_keys = [c.key for c in cols]
+            self._col_keys = signature
             self._row_keys, self._cells = [], {}
         cells = {r.model.name: [self._cell(col, r) for col in cols] for r in shown}
         keys = [r.model.name for r in shown]
@@ -282,7 +283,7 @@ class FleetScreen(Screen[None]):
         self._refresh_view()
 
     def action_sort_next(self) -> None:
-        keys = self._col_keys or list(COLUMN_KEYS)
+        keys = [k for k in self._col_keys if k in COLUMN_KEYS] or list(COLUMN_KEYS)
         index = keys.index(self.sort_key) if self.sort_key in keys else -1
         self.set_sort(keys[(index + 1) % len(keys)])
 

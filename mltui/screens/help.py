@@ -39,7 +39,15 @@ def binding_rows(config: Config) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-_NAMES = {"question_mark": "?", "slash": "/", "colon": ":", "space": "space", "escape": "esc"}
+_NAMES = {
+    "question_mark": "?",
+    "slash": "/",
+    "colon": ":",
+    "escape": "esc",
+    "right_square_bracket": "]",
+    "left_square_bracket": "[",
+    "exclamation_mark": "!",
+}
 
 
 def display_key(key: str) -> str:

@@ -1,0 +1,185 @@
+"""SVG snapshots of every screen on recorded data with a frozen clock.
+
+Regenerate with ``python -m pytest tests/test_snapshots.py --snapshot-update``
+(the whole file, never one node id) and look at the SVGs in snapshots/ before
+committing them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable
+
+from mltui.app import MltuiApp, make_app
+from mltui.config import Config
+from mltui.fleet import FleetSnapshot
+from mltui.screens.model import ModelScreen
+from tests.support.recorded import (
+    StaticCollector,
+    fleet_snapshot,
+    frozen_clock,
+    prometheus_down,
+    recorded_config,
+)
+
+
+@pytest.fixture(autouse=True)
+def _colour_and_home(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Snapshots are in colour whatever the environment says (Textual pops NO_COLOR
+    # on the first App it builds, which would make only the first snapshot grey),
+    # and the config path the empty screen names is the same on every machine.
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", "/home/ops/.config")
+
+
+def fleet_app(snapshot: FleetSnapshot | None = None, config: Config | None = None) -> MltuiApp:
+    collector = StaticCollector(
+        snapshot or fleet_snapshot(),
+        source_names=("prometheus", "mlflow", "kubernetes", "alertmanager", "drift"),
+    )
+    return make_app(config or recorded_config(), collector, clock=frozen_clock)
+
+
+async def _until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "app did not reach the state to snapshot"
+        await pilot.pause(0.02)
+
+
+async def loaded(pilot: Pilot[Any]) -> None:
+    """Wait for the recorded poll to land and the table to fill."""
+    app = pilot.app
+    assert isinstance(app, MltuiApp)
+    # The next poll is 15 s away (config refresh), long after the screenshot.
+    await _until(pilot, lambda: app.snapshot is not None and not app.polling)
+    await pilot.pause()
+
+
+def open_tab(tab: str, model: str = "churn") -> Callable[[Pilot[Any]], Any]:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await loaded(pilot)
+        app = pilot.app
+        assert isinstance(app, MltuiApp)
+        app.open_model(model)
+        # Pushed at once, composed a moment later: wait for its tabs.
+        await _until(
+            pilot,
+            lambda: isinstance(app.screen, ModelScreen) and bool(app.screen.query("#model-tabs")),
+        )
+        screen = app.screen
+        assert isinstance(screen, ModelScreen)
+        screen.query_one("#model-tabs").active = tab  # type: ignore[attr-defined]
+        await pilot.pause()
+        if tab == "traffic":
+            await _until(pilot, lambda: not screen.query_one("#traffic-pane").loading)  # type: ignore[attr-defined]
+        await pilot.pause(0.1)
+
+    return run_before
+
+
+class TestFleet:
+    def test_fleet_80x24(self, snap_compare: Any) -> None:
+        """The fleet at 80x24: low-priority columns dropped, ages only in the status bar."""
+        assert snap_compare(fleet_app(), terminal_size=(80, 24), run_before=loaded)
+
+    def test_fleet_160x48(self, snap_compare: Any) -> None:
+        """The fleet at 160x48: every column, sparklines, latencies in the status bar."""
+        assert snap_compare(fleet_app(), terminal_size=(160, 48), run_before=loaded)
+
+    def test_fleet_sorted_and_filtered(self, snap_compare: Any) -> None:
+        """Sorted by p95 descending, filtered to models not matching "pricing"."""
+
+        async def run_before(pilot: Pilot[Any]) -> None:
+            await loaded(pilot)
+            screen = pilot.app.screen
+            screen.set_sort("p95", reverse=True)  # type: ignore[attr-defined]
+            screen.filter_text = "!pricing"  # type: ignore[attr-defined]
+            screen._refresh_view()  # type: ignore[attr-defined]
+            await pilot.pause()
+
+        assert snap_compare(fleet_app(), terminal_size=(120, 24), run_before=run_before)
+
+
+class TestSourceDown:
+    def test_prometheus_down_is_stale(self, snap_compare: Any) -> None:
+        """Prometheus down for 2 minutes: its values dimmed, the bar says stale 2m and why."""
+        assert snap_compare(
+            fleet_app(prometheus_down(fleet_snapshot())), terminal_size=(100, 24), run_before=loaded
+        )
+
+
+class TestEmptyConfig:
+    def test_empty_config_explains_how_to_write_one(self, snap_compare: Any) -> None:
+        """No config at all: where mltui looks and a minimal example."""
+        app = make_app(
+            Config(),
+            StaticCollector(FleetSnapshot(generated_at=frozen_clock()), source_names=()),
+            clock=frozen_clock,
+        )
+        assert snap_compare(app, terminal_size=(80, 24))
+
+
+class TestHelp:
+    def test_help_screen(self, snap_compare: Any) -> None:
+        """? lists every binding with where it works and its id."""
+
+        async def run_before(pilot: Pilot[Any]) -> None:
+            await loaded(pilot)
+            await pilot.press("question_mark")
+            await pilot.pause()
+
+        assert snap_compare(fleet_app(), terminal_size=(100, 36), run_before=run_before)
+
+
+class TestModelScreen:
+    def test_traffic_tab(self, snap_compare: Any) -> None:
+        """Latency (p50/p95/p99, canary p95, SLO lines), rps and error-rate charts."""
+        assert snap_compare(fleet_app(), terminal_size=(120, 48), run_before=open_tab("traffic"))
+
+    def test_versions_tab_compare(self, snap_compare: Any) -> None:
+        """Versions with aliases; v3 and v4 marked and compared, differences only."""
+
+        async def run_before(pilot: Pilot[Any]) -> None:
+            await open_tab("versions")(pilot)
+            await pilot.press("m", "down", "m", "c", "d")
+            await pilot.pause()
+
+        assert snap_compare(fleet_app(), terminal_size=(120, 32), run_before=run_before)
+
+    def test_rollout_tab(self, snap_compare: Any) -> None:
+        """Deployment with a 10% canary: replicas, conditions, ReplicaSet history."""
+        assert snap_compare(fleet_app(), terminal_size=(120, 32), run_before=open_tab("rollout"))
+
+    def test_rollout_tab_argo_paused(self, snap_compare: Any) -> None:
+        """An Argo Rollout paused at canary step 2 of 4."""
+        assert snap_compare(
+            fleet_app(), terminal_size=(100, 24), run_before=open_tab("rollout", "recsys")
+        )
+
+    def test_drift_tab(self, snap_compare: Any) -> None:
+        """Per-feature drift sorted by score."""
+        assert snap_compare(fleet_app(), terminal_size=(100, 24), run_before=open_tab("drift"))
+
+    def test_drift_not_configured(self, snap_compare: Any) -> None:
+        """A model without [models.drift] says so honestly."""
+        assert snap_compare(
+            fleet_app(), terminal_size=(100, 24), run_before=open_tab("drift", "fraud")
+        )
+
+    def test_alerts_tab(self, snap_compare: Any) -> None:
+        """Firing alerts with severity and age."""
+        assert snap_compare(
+            fleet_app(), terminal_size=(100, 24), run_before=open_tab("alerts", "recsys")
+        )
+
+
+def test_snapshot_table_is_filled() -> None:
+    """Guard: the recorded fleet the snapshots show really has five rows of data."""
+    assert len(fleet_snapshot().models) == 5
+    assert DataTable  # the snapshots above are DataTable-based screens
