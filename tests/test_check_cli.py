@@ -343,3 +343,42 @@ def test_serving_version_is_checked_against_the_champion_alias(
     assert version["status"] == version_status
     if version_status == "warn":
         assert version["message"] == "serving v2 but the champion alias is v3"
+
+
+# ---------------------------------------------------------------- alerts
+
+
+@pytest.mark.parametrize(("silenced", "code"), [(False, 2), (True, 0)])
+def test_a_firing_critical_alert_is_critical_unless_silenced(
+    tmp_path, prometheus_fleet, alertmanager, silenced, code
+):
+    # Alerts stay in the session's Alertmanager: this test's own label value keeps them apart.
+    owner = f"check-cli-{'silenced' if silenced else 'firing'}"
+    alertmanager.post_alerts(
+        [
+            alertmanager.alert("ChurnDown", {"model": owner}, severity="critical"),
+            alertmanager.alert("ChurnInfo", {"model": owner}, severity="info"),
+        ]
+    )
+    if silenced:
+        alertmanager.silence({"model": owner, "alertname": "ChurnDown"})
+    config = write_config(
+        tmp_path,
+        prometheus_section(prometheus_fleet.url)
+        + f'[alertmanager]\nurl = "{alertmanager.url}"\ntimeout = "5s"\n'
+        + '[[models]]\nname = "churn"\nmetrics = "kserve"\n'
+        + f'alert_labels = {{ model = "{owner}" }}\n',
+    )
+    done = run_check(config, "--format", "json")
+    assert done.returncode == code, done.stdout + done.stderr
+    (churn,) = json_report(done)["models"]
+    alerts = next(c for c in churn["checks"] if c["name"] == "alerts")
+    if silenced:
+        assert churn["alerts"] == [{"name": "ChurnInfo", "severity": "info"}]
+        assert alerts["status"] == "ok"
+    else:
+        assert {"name": "ChurnDown", "severity": "critical"} in churn["alerts"]
+        assert (alerts["status"], alerts["message"]) == (
+            "crit",
+            "firing alert: ChurnDown (critical)",
+        )
