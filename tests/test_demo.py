@@ -1,0 +1,266 @@
+"""`mltui --demo` end to end: real MLflow store, real model server, real Prometheus
+(or the scrape source without one), real traffic — and no process left behind.
+
+The workspace is built once per session (the first test pays for training) in a
+temp dir (MLTUI_DEMO_DIR), never in the developer's cache. MLTUI_DEMO_FAST=1 makes
+drift start at once and the server follow aliases every second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mltui.demo import catalog
+from mltui.demo.workspace import Workspace
+
+pytestmark = pytest.mark.slow
+
+TAG_ENV = "MLTUI_TEST_TAG"
+
+
+def _tagged_pids(tag: str) -> list[int]:
+    """Processes whose environment carries ``tag`` (every demo child inherits it)."""
+    needle = f"{TAG_ENV}={tag}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().split(") ", 1)[1][0]
+        except (OSError, IndexError):
+            continue
+        if needle in environ.split(b"\0") and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def _assert_no_survivors(tag: str) -> None:
+    # A stopped child may need a moment to be reaped by its parent.
+    deadline = time.monotonic() + 10
+    while _tagged_pids(tag) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _tagged_pids(tag) == [], "demo processes survived mltui"
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("demo") / "workspace"
+
+
+def _path_without_prometheus(tmp: Path) -> str:
+    """A PATH with every executable of the current one except prometheus (symlinks)."""
+    bindir = tmp / "bin-no-prometheus"
+    bindir.mkdir(exist_ok=True)
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        if not directory or not os.path.isdir(directory):
+            continue
+        for name in os.listdir(directory):
+            link = bindir / name
+            if name == "prometheus" or link.exists() or link.is_symlink():
+                continue
+            link.symlink_to(os.path.join(directory, name))
+    return str(bindir)
+
+
+def _run_check(
+    demo_dir: Path, tmp: Path, path: str
+) -> tuple[subprocess.CompletedProcess[str], str]:
+    tag = uuid.uuid4().hex
+    env = {
+        **os.environ,
+        "PATH": path,
+        "MLTUI_DEMO_DIR": str(demo_dir),
+        "MLTUI_DEMO_FAST": "1",
+        "XDG_CONFIG_HOME": str(tmp / "config"),
+        "XDG_STATE_HOME": str(tmp / "state"),
+        "XDG_CACHE_HOME": str(tmp / "cache"),
+        TAG_ENV: tag,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "mltui", "--demo", "--check", "--format", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=360,
+    )
+    return done, tag
+
+
+def _assert_live_report(done: subprocess.CompletedProcess[str]) -> dict[str, object]:
+    assert done.returncode in (0, 1, 2), f"exit {done.returncode}\n{done.stderr[-3000:]}"
+    report = json.loads(done.stdout)
+    assert report["sources"]["prometheus"]["status"] == "ok"
+    assert report["sources"]["mlflow"]["status"] == "ok"
+    assert report["sources"]["drift"]["status"] == "ok"
+    by_name = {m["name"]: m for m in report["models"]}
+    assert set(by_name) == {m.name for m in catalog.FLEET}
+    for entry in catalog.FLEET:
+        model = by_name[entry.name]
+        assert all(model["latency_ms"][q] is not None for q in ("p50", "p95", "p99")), model
+        assert model["rps"] is not None and model["rps"] > 0, model
+        assert model["versions"]["serving"] is not None, model
+        assert model["versions"]["champion"] == model["versions"]["serving"], model
+        # Drift starts at once in fast mode; the drifting models must show it.
+        assert model["drift"] is not None and model["drift"]["share"] is not None, model
+        for feature in entry.drift_features:
+            assert feature in model["drift"]["drifted"], (entry.name, model["drift"])
+    return report
+
+
+@pytest.mark.timeout(600)
+def test_demo_check_with_a_real_prometheus(demo_dir: Path, tmp_path: Path) -> None:
+    """First run: trains the store, starts Prometheus (on PATH) and reports live numbers."""
+    from mltui.demo.prometheus import prometheus_binary
+
+    assert prometheus_binary(), (
+        "prometheus not on PATH: apt install prometheus (brew install prometheus)"
+    )
+    done, tag = _run_check(demo_dir, tmp_path, os.environ["PATH"])
+    _assert_live_report(done)
+    config = (demo_dir / "mltui.toml").read_text()
+    assert "[prometheus]" in config and "[scrape]" not in config
+    _assert_no_survivors(tag)
+
+
+@pytest.mark.timeout(600)
+def test_demo_check_without_prometheus_scrapes_the_server(demo_dir: Path, tmp_path: Path) -> None:
+    """No prometheus on PATH: the scrape source reads the server's /metrics itself."""
+    path = _path_without_prometheus(tmp_path)
+    done, tag = _run_check(demo_dir, tmp_path, path)
+    _assert_live_report(done)
+    config = (demo_dir / "mltui.toml").read_text()
+    assert "[scrape]" in config and "[prometheus]" not in config
+    _assert_no_survivors(tag)
+
+
+# ---------------------------------------------------------------- the closed loop
+
+
+def _served(url: str, model: str) -> dict[tuple[str, str], float]:
+    """(track, model_version) -> requests served so far, from the server's own metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[tuple[str, str], float] = {}
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if (
+                sample.name == "request_predict_seconds_count"
+                and sample.labels["model_name"] == model
+            ):
+                key = (sample.labels["track"], sample.labels["model_version"])
+                out[key] = out.get(key, 0.0) + sample.value
+    return out
+
+
+async def _wait(predicate: object, timeout: float, what: str, pilot: object = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await asyncio.to_thread(predicate):  # type: ignore[arg-type]
+            return
+        if pilot is not None:
+            await pilot.pause(0.5)  # type: ignore[attr-defined]
+        else:
+            await asyncio.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _serving_now(url: str, model: str, track: str, version: str) -> bool:
+    """``version`` answers new ``track`` requests (its counter grows over ~2 s)."""
+    before = _served(url, model).get((track, version), 0.0)
+    time.sleep(2.0)
+    return _served(url, model).get((track, version), 0.0) > before
+
+
+@pytest.fixture
+def demo_env(demo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    from mltui.demo.environment import DemoEnvironment
+
+    tag = uuid.uuid4().hex
+    monkeypatch.setenv(TAG_ENV, tag)
+    monkeypatch.setenv("MLTUI_DEMO_FAST", "1")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    env = DemoEnvironment(Workspace(demo_dir), log=lambda _msg: None)
+    try:
+        yield env
+    finally:
+        env.stop()
+        _assert_no_survivors(tag)
+
+
+@pytest.mark.timeout(600)
+async def test_retrain_promote_rollback_loop_in_the_tui(demo_env: object) -> None:
+    """retrain → a new challenger appears → promote → the server serves it → rollback."""
+    from mltui.actions.engine import ActionEngine
+    from mltui.app import make_app
+    from mltui.demo.environment import DemoEnvironment
+
+    assert isinstance(demo_env, DemoEnvironment)
+    config = demo_env.start().model_copy(update={"refresh": 1.0})
+    url = demo_env.server_url
+    assert url is not None
+    engine = ActionEngine(config)
+    app = make_app(config)
+
+    def registry() -> object:
+        snap = app.snapshot  # type: ignore[attr-defined]
+        model = snap.model("cancer") if snap is not None else None
+        return model.registry if model is not None else None
+
+    async with app.run_test(size=(120, 32)) as pilot:
+        await _wait(lambda: registry() is not None, 60, "the first snapshot", pilot)
+        before = registry()
+        old_champion = before.champion  # type: ignore[attr-defined]
+        newest = max(int(v.version) for v in before.versions)  # type: ignore[attr-defined]
+
+        def act(action: str) -> None:
+            plan = engine.plan(action, "cancer")  # type: ignore[arg-type]
+            assert not plan.refused, plan.refusal
+            result = engine.apply(plan)
+            assert result.ok, result.message
+
+        await asyncio.to_thread(act, "retrain")
+        new = str(newest + 1)
+        # The TUI's next poll shows the new challenger.
+        await _wait(
+            lambda: registry().challenger == new, 30, "the new challenger in the TUI", pilot
+        )  # type: ignore[attr-defined]
+        await _wait(
+            lambda: _serving_now(url, "cancer", "canary", new), 30, "canary traffic on v" + new
+        )
+
+        await asyncio.to_thread(act, "promote")
+        await _wait(
+            lambda: registry().champion == new, 30, "the promoted champion in the TUI", pilot
+        )  # type: ignore[attr-defined]
+        await _wait(
+            lambda: _serving_now(url, "cancer", "stable", new), 30, f"v{new} serving stable"
+        )
+
+        await asyncio.to_thread(act, "rollback")
+        await _wait(
+            lambda: registry().champion == old_champion,  # type: ignore[attr-defined]
+            30,
+            "the previous champion back in the TUI",
+            pilot,
+        )
+        await _wait(
+            lambda: _serving_now(url, "cancer", "stable", old_champion),  # type: ignore[arg-type]
+            30,
+            f"v{old_champion} serving stable again",
+        )
+        # And the rolled-back version no longer takes stable traffic.
+        assert not await asyncio.to_thread(_serving_now, url, "cancer", "stable", new)
+    engine.close()
