@@ -9,6 +9,7 @@ generated series, never against what Prometheus happened to answer.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -29,12 +30,15 @@ TIMEOUT_S = 2.0
 MARGIN_S = 4.0
 
 
-def run_check(config: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_check(
+    config: Path, *args: str, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "mltui", "--check", "--config", str(config), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -382,3 +386,37 @@ def test_a_firing_critical_alert_is_critical_unless_silenced(
             "crit",
             "firing alert: ChurnDown (critical)",
         )
+
+
+# ---------------------------------------------------------------- drift
+
+
+def test_drift_is_computed_and_judged_in_the_same_run(tmp_path, prometheus_fleet):
+    """Two features, one identical and one shifted far: a share of exactly 0.5 (crit)."""
+    import random
+
+    rng = random.Random(7)
+    rows = 1200  # above Evidently's 1,000-row switch from distances to p-values
+    same = [round(rng.gauss(50, 10), 3) for _ in range(rows)]
+    reference = [(x, round(rng.gauss(0, 1), 3)) for x in same]
+    current = [(x, round(rng.gauss(25, 1), 3)) for x in same]
+    for name, data in (("reference", reference), ("current", current)):
+        lines = ["tenure,spend"] + [f"{a},{b}" for a, b in data]
+        (tmp_path / f"{name}.csv").write_text("\n".join(lines) + "\n")
+    config = write_config(
+        tmp_path,
+        prometheus_section(prometheus_fleet.url)
+        + '[[models]]\nname = "churn"\nmetrics = "kserve"\n'
+        + "[models.drift]\n"
+        + f'reference = "{tmp_path / "reference.csv"}"\n'
+        + f'current = "{tmp_path / "current.csv"}"\n'
+        + "sample_size = 1000\n",
+    )
+    done = run_check(config, "--format", "json", timeout=300, env={"XDG_CACHE_HOME": str(tmp_path)})
+    assert done.returncode == 2, done.stdout + done.stderr
+    report = json_report(done)
+    assert report["sources"]["drift"]["status"] == "ok"
+    (churn,) = report["models"]
+    assert churn["drift"] == {"share": 0.5, "drifted": ["spend"]}
+    drift = next(c for c in churn["checks"] if c["name"] == "drift_share")
+    assert (drift["status"], drift["message"]) == ("crit", "drift 50% ≥ crit 50% (spend)")
