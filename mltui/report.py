@@ -364,6 +364,12 @@ def render_text(
     )
     lines.append("")
 
+    if not snapshot.models:
+        lines.append("No models: none configured, and none discovered in MLflow.")
+        lines.append("")
+        lines.append(sources_line(snapshot, width))
+        return "\n".join(lines) + "\n"
+
     rows: list[list[str]] = [list(_HEADERS)]
     statuses: list[Status] = []
     for state in snapshot.models:

@@ -310,3 +310,13 @@ def test_unknown_model_name_is_unknown_with_one_line(capsys):
     assert run_check(CONFIG, "json", ["churn", "nope"], out=out, err=err) == 3
     assert out.getvalue() == ""
     assert err.getvalue().count("\n") == 1 and "unknown model nope" in err.getvalue()
+
+
+def test_an_empty_fleet_says_so_and_is_unknown():
+    empty = FleetSnapshot(generated_at=NOW, sources={})
+    health = evaluate(CONFIG, empty)
+    assert health.status == "unknown"
+    text = render_text(health, empty)
+    assert text.splitlines()[0].startswith("UNKNOWN  0 models")
+    assert "No models: none configured, and none discovered in MLflow." in text
+    assert render_json(health, empty)["models"] == []
