@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import sys
 import time
 from pathlib import Path
@@ -42,6 +41,16 @@ def check(snapshot: FleetSnapshot) -> dict[str, int]:
     return ok
 
 
+def peak_rss_mb() -> float:
+    """This process' peak resident set (VmHWM). Not ru_maxrss: on Linux that survives
+    exec and would report the parent's memory at fork time."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("config", type=Path)
@@ -67,7 +76,7 @@ def main() -> None:
                 "models": len(snapshot.models),
                 "first_s": first,
                 "times_s": times,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_rss_mb": peak_rss_mb(),
                 "sources": {
                     name: {
                         "status": s.status,

@@ -45,9 +45,18 @@ def _build(root: Path, n: int, progress: bool) -> None:
             print(f"  mlflow registry: {i + 1}/{n} models ({rate:.2f} s/model)", flush=True)
 
 
+def _size(marker: Path) -> int:
+    return int(marker.parent.name.split("-")[1])
+
+
 def registry_store(n: int, cache: Path, dest: Path, progress: bool = True) -> MlflowData:
-    """A private copy (in ``dest``) of a cached store holding models 0..n-1."""
+    """A private copy (in ``dest``) of a cached store holding models 0..n-1 (or more:
+    the smallest cached store with at least n models is reused)."""
     template = cache / f"mlflow-{n}-v{LAYOUT}"
+    for done in sorted(cache.glob(f"mlflow-*-v{LAYOUT}/complete"), key=_size):
+        if _size(done) >= n:
+            template = done.parent
+            break
     if not (template / "complete").exists():
         shutil.rmtree(template, ignore_errors=True)
         with warnings.catch_warnings():
