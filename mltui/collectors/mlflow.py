@@ -17,6 +17,7 @@ up), in seconds: see :mod:`mltui.collectors.mlflow_client`.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -38,6 +39,9 @@ from mltui.secrets import error_text
 PER_MODEL_ERRORS = frozenset({"RESOURCE_DOES_NOT_EXIST", "PERMISSION_DENIED"})
 
 DATASET_CONTEXT_TAG = "mlflow.data.context"
+
+IMPORT_ALLOWANCE_S = 10.0
+"""Extra deadline for the poll that first imports mlflow (measured ~5 s cold on 2 busy cores)."""
 
 
 class _RunFacts:
@@ -86,7 +90,12 @@ class MlflowSource(Source[Registry]):
     def deadline(self) -> float:
         # One request may take ``timeout`` twice (one retry); a dead server refuses
         # connections at once, so this bound only matters for a hung one.
-        return 2 * self.timeout + 2.0
+        bound = 2 * self.timeout + 2.0
+        if self._client is None and "mlflow.tracking" not in sys.modules:
+            # The first poll also imports mlflow (seconds on a cold, busy machine):
+            # without this, a short timeout reports a healthy server as timed out.
+            bound += IMPORT_ALLOWANCE_S
+        return bound
 
     @property
     def max_versions(self) -> int:
