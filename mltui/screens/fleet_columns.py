@@ -98,8 +98,12 @@ def _firing(row: Row) -> int:
 
 def _p95_text(row: Row) -> str:
     t = row.model.traffic
-    if t is not None and t.overall.latency_ms.p95 is None and t.overall.note:
-        return "no traffic" if "traffic" in t.overall.note else "-"
+    if t is not None and t.overall.latency_ms.p95 is None:
+        if t.overall.latency_ms.mean is not None:
+            # Counter-only servers (triton, torchserve) give a mean, never a p95.
+            return f"{ms(t.overall.latency_ms.mean)} avg"
+        if t.overall.rps is not None and t.overall.rps == 0:
+            return "no traffic"  # series exist, nobody calls: not a latency of 0
     return ms(_p95(row))
 
 

@@ -15,8 +15,12 @@ from mltui.widgets.format import when
 
 def summary(r: Rollout) -> str:
     """The rollout in a few lines of plain text."""
-    where = "/".join(p for p in (r.context, r.namespace, r.name) if p)
-    lines = [f"{r.kind} {where}", f"state: {r.state}" + (f" — {r.message}" if r.message else "")]
+    where = "/".join(p for p in (r.namespace, r.name) if p)
+    context = f" (context {r.context})" if r.context else ""
+    lines = [
+        f"{r.kind} {where}{context}",
+        f"state: {r.state}" + (f" — {r.message}" if r.message else ""),
+    ]
     lines.append(f"serving version: {r.serving_version or '-'}")
     if r.canary_version is not None or r.canary_weight is not None:
         canary = f"canary: v{r.canary_version or '?'}"

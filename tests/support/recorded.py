@@ -292,7 +292,7 @@ def fleet_models() -> tuple[ModelState, ...]:
         name="pricing",
         registered_model="pricing",
         preset="kserve",
-        traffic=Traffic(overall=TrafficStats(note="no traffic")),
+        traffic=Traffic(overall=TrafficStats(rps=0.0, note="no traffic")),
         registry=_versions("pricing", 12, 12, None),
         rollout=Rollout(kind="alias", name="pricing", state="healthy", serving_version="12"),
     )
