@@ -292,8 +292,10 @@ def _points(values: Sequence[Any], scale: float) -> tuple[Point, ...]:
     out: list[Point] = []
     for t, v in values:
         f = finite(v)
-        if f is not None:
-            out.append((float(t), f * scale))
+        # Scaling a huge sample (1e308 s -> ms) overflows to inf: no value, like NaN.
+        scaled = finite(f * scale) if f is not None else None
+        if scaled is not None:
+            out.append((float(t), scaled))
     return tuple(out)
 
 
@@ -328,18 +330,21 @@ def _stats(
         requests = 0.0  # every request failed: no success series yet
     rps = requests
     if requests is not None and preset.requests_exclude_errors and errors is not None:
-        rps = requests + errors  # all requests = successes + failures
+        rps = finite(requests + errors)  # all requests = successes + failures (never inf)
     notes: list[str] = []
     if not has_series or not rps:
         return TrafficStats(rps=rps if has_series else None, note="no traffic")
     factor = promql.TO_MS[preset.latency_unit]
     if preset.latency_histogram:
         latency = LatencyMs(
-            **{n: (v * factor if (v := get(n)) is not None else None) for n in promql.QUANTILES}
+            **{
+                n: (finite(v * factor) if (v := get(n)) is not None else None)
+                for n in promql.QUANTILES
+            }
         )
     else:
         mean = get("mean")
-        latency = LatencyMs(mean=mean * factor if mean is not None else None)
+        latency = LatencyMs(mean=finite(mean * factor) if mean is not None else None)
         notes.append("mean latency only (counter-only server)")
     error_rate = finite(errors / rps) if preset.errors and errors is not None else None
     if not preset.errors:
