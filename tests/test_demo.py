@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -264,3 +265,34 @@ async def test_retrain_promote_rollback_loop_in_the_tui(demo_env: object) -> Non
         # And the rolled-back version no longer takes stable traffic.
         assert not await asyncio.to_thread(_serving_now, url, "cancer", "stable", new)
     engine.close()
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
+def test_no_demo_process_outlives_an_interrupted_or_killed_mltui(
+    demo_dir: Path, tmp_path: Path, sig: int
+) -> None:
+    """Ctrl-C runs the cleanup; even SIGKILL (no cleanup can run) leaves no orphan."""
+    tag = uuid.uuid4().hex
+    env = {**os.environ, "MLTUI_DEMO_DIR": str(demo_dir), "MLTUI_DEMO_FAST": "1", TAG_ENV: tag}
+    port_file = demo_dir / "run" / "server.port"
+    port_file.unlink(missing_ok=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mltui", "--demo", "--check"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not port_file.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert port_file.exists(), "the demo server never came up"
+        assert _tagged_pids(tag), "the demo started no process"
+        proc.send_signal(sig)
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    _assert_no_survivors(tag)
