@@ -403,3 +403,82 @@ async def test_no_color_is_respected(monkeypatch: Any) -> None:
         assert cell(app, "recsys", "health").endswith("crit") or cell(
             app, "recsys", "health"
         ).endswith("unkn")
+
+
+class FailingCollector(StaticCollector):
+    """Serves one snapshot, then raises: a bug in the data layer, not a source error."""
+
+    def collect(self, only: Any = None) -> FleetSnapshot:
+        if self.calls:
+            self.calls.append(None)
+            raise RuntimeError("collector broke")
+        return super().collect(only)
+
+
+async def test_a_failing_poll_keeps_the_rows_and_says_why() -> None:
+    collector = FailingCollector(fleet_snapshot())
+    app = make_app(recorded_config(), collector, clock=frozen_clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: table(app).row_count == 5)
+        await pilot.press("r")
+        await until(pilot, lambda: app.poll_error is not None)
+        assert "RuntimeError: collector broke" in app.poll_error
+        assert table(app).row_count == 5 and cell(app, "churn", "p95") == "207ms"
+        assert not app.polling  # the loop carries on
+        await pilot.press("r")
+        await until(pilot, lambda: len(collector.calls) == 3)
+
+
+async def test_theme_comes_from_the_config() -> None:
+    app, _ = static_app(config=recorded_config(theme="nord"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.theme == "nord"
+    bad, _ = static_app(config=recorded_config(theme="no-such-theme"))
+    async with bad.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert bad.theme == "textual-dark"
+        assert any("no-such-theme" in str(n.message) for n in bad._notifications)
+
+
+def test_drift_overlay_keeps_each_polls_newest_data() -> None:
+    from mltui.app import overlay_drift
+
+    full = fleet_snapshot()
+    fast = replace(full, models=tuple(replace(m, drift=None) for m in full.models))
+    merged = overlay_drift(fast, full)
+    churn = merged.model("churn")
+    assert churn is not None and churn.drift is not None and churn.drift.share == 1 / 3
+    assert merged.model("fraud") == fast.model("fraud")  # no drift there: unchanged
+    assert overlay_drift(fast, None) is fast
+
+
+def test_importing_the_app_loads_no_heavy_library() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import mltui.app, mltui.screens.fleet; "
+        "heavy = [m for m in ('mlflow', 'pandas', 'kubernetes', 'evidently', 'sklearn') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
+
+
+async def test_an_unchanged_poll_sends_no_cell_updates() -> None:
+    app, collector = static_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: table(app).row_count == 5)
+        t = table(app)
+        updates: list[Any] = []
+        original = t.update_cell
+        t.update_cell = lambda *a, **k: updates.append(a) or original(*a, **k)  # type: ignore[method-assign]
+        cleared: list[bool] = []
+        original_clear = t.clear
+        t.clear = lambda *a, **k: cleared.append(True) or original_clear(*a, **k)  # type: ignore[method-assign]
+        await pilot.press("r")
+        await until(pilot, lambda: len(collector.calls) == 2 and not app.polling)
+        await pilot.pause(0.05)
+        assert updates == [] and cleared == []

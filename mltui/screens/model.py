@@ -157,7 +157,8 @@ class ModelScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "model_action":
             return not self.mltui.config.read_only
-        active = self.query_one(TabbedContent).active if self.is_mounted else "traffic"
+        tabs = self.query(TabbedContent)
+        active = tabs.first().active if tabs else "traffic"
         if action == "window":
             return active == "traffic"
         if action in ("mark", "compare", "diff_only"):
