@@ -62,6 +62,10 @@ def run_check(
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     wanted = list(dict.fromkeys(models))
+    for warning in config.warnings:
+        # On stderr, so the report on stdout (and its JSON) stays as it is.
+        err.write(f"mltui: warning: {warning}\n")
+    err.flush()
 
     if wanted and config.models:
         missing = [n for n in wanted if config.model(n) is None]

@@ -83,13 +83,21 @@ class StatusBar(Static):
                 if status.status == "error" and status.error:
                     errors.append(f"{status.name}: {status.error}")
         line = Content("  ").join(parts)
-        if errors:
+        # Config warnings (TLS verification off, a world-readable file holding a
+        # credential) stay on screen for the whole session, ahead of poll errors.
+        warnings = list(getattr(getattr(self.app, "config", None), "warnings", ()) or ())
+        if errors or warnings:
             width = max(20, self.size.width - 2) if self.size.width else 78
-            line = (
-                line
-                + Content("\n")
-                + Content.from_markup("[$error]$err[/]", err=clip("; ".join(errors), width))
-            )
+            second: list[Content] = []
+            if warnings:
+                text = clip("⚠ " + "; ".join(warnings), width)
+                second.append(Content.from_markup("[$warning]$w[/]", w=text))
+                width = max(0, width - len(text) - 2)
+            if errors and width >= 10:
+                second.append(
+                    Content.from_markup("[$error]$err[/]", err=clip("; ".join(errors), width))
+                )
+            line = line + Content("\n") + Content("  ").join(second)
         return line
 
     def on_resize(self) -> None:
