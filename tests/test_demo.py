@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -203,68 +204,79 @@ def demo_env(demo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 @pytest.mark.timeout(600)
 async def test_retrain_promote_rollback_loop_in_the_tui(demo_env: object) -> None:
-    """retrain → a new challenger appears → promote → the server serves it → rollback."""
-    from mltui.actions.engine import ActionEngine
+    """retrain → a new challenger appears → promote → the server serves it → rollback.
+
+    Driven with the TUI's own keys (T, P, B on the fleet table, Confirm in the plan
+    modal); the server's metrics prove what is served after each step.
+    """
     from mltui.app import make_app
     from mltui.demo.environment import DemoEnvironment
+    from mltui.screens.confirm import ConfirmActionScreen
+    from mltui.screens.fleet import FleetScreen
 
     assert isinstance(demo_env, DemoEnvironment)
     config = demo_env.start().model_copy(update={"refresh": 1.0})
     url = demo_env.server_url
     assert url is not None
-    engine = ActionEngine(config)
     app = make_app(config)
 
-    def registry() -> object:
-        snap = app.snapshot  # type: ignore[attr-defined]
+    def registry() -> Any:
+        snap = app.snapshot
         model = snap.model("cancer") if snap is not None else None
         return model.registry if model is not None else None
 
     async with app.run_test(size=(120, 32)) as pilot:
         await _wait(lambda: registry() is not None, 60, "the first snapshot", pilot)
+        fleet = app.screen
+        assert isinstance(fleet, FleetScreen)
+        assert fleet.selected_model() == "cancer"
         before = registry()
-        old_champion = before.champion  # type: ignore[attr-defined]
-        newest = max(int(v.version) for v in before.versions)  # type: ignore[attr-defined]
+        old_champion = str(before.champion)
+        new = str(max(int(v.version) for v in before.versions) + 1)
 
-        def act(action: str) -> None:
-            plan = engine.plan(action, "cancer")  # type: ignore[arg-type]
-            assert not plan.refused, plan.refusal
-            result = engine.apply(plan)
-            assert result.ok, result.message
+        async def act(key: str) -> None:
+            await pilot.press(key)
+            await _wait(
+                lambda: isinstance(app.screen, ConfirmActionScreen), 30, f"the {key} plan", pilot
+            )
+            await pilot.click("#confirm")
+            await _wait(
+                lambda: not isinstance(app.screen, ConfirmActionScreen),
+                30,
+                "the modal to close",
+                pilot,
+            )
 
-        await asyncio.to_thread(act, "retrain")
-        new = str(newest + 1)
-        # The TUI's next poll shows the new challenger.
+        await act("T")  # retrain: runs the demo's retrain command (trains on the inference log)
         await _wait(
-            lambda: registry().challenger == new, 30, "the new challenger in the TUI", pilot
-        )  # type: ignore[attr-defined]
+            lambda: registry().challenger == new, 90, "the new challenger in the TUI", pilot
+        )
         await _wait(
-            lambda: _serving_now(url, "cancer", "canary", new), 30, "canary traffic on v" + new
+            lambda: _serving_now(url, "cancer", "canary", new), 30, f"canary traffic on v{new}"
         )
 
-        await asyncio.to_thread(act, "promote")
+        await act("P")  # promote: champion := challenger
         await _wait(
             lambda: registry().champion == new, 30, "the promoted champion in the TUI", pilot
-        )  # type: ignore[attr-defined]
+        )
         await _wait(
             lambda: _serving_now(url, "cancer", "stable", new), 30, f"v{new} serving stable"
         )
 
-        await asyncio.to_thread(act, "rollback")
+        await act("B")  # rollback: champion := the previous champion
         await _wait(
-            lambda: registry().champion == old_champion,  # type: ignore[attr-defined]
+            lambda: registry().champion == old_champion,
             30,
-            "the previous champion back in the TUI",
+            "the previous champion in the TUI",
             pilot,
         )
         await _wait(
-            lambda: _serving_now(url, "cancer", "stable", old_champion),  # type: ignore[arg-type]
+            lambda: _serving_now(url, "cancer", "stable", old_champion),
             30,
             f"v{old_champion} serving stable again",
         )
         # And the rolled-back version no longer takes stable traffic.
         assert not await asyncio.to_thread(_serving_now, url, "cancer", "stable", new)
-    engine.close()
 
 
 @pytest.mark.timeout(300)
@@ -296,3 +308,40 @@ def test_no_demo_process_outlives_an_interrupted_or_killed_mltui(
             proc.kill()
             proc.wait()
     _assert_no_survivors(tag)
+
+
+def test_the_workspace_lives_in_the_user_cache_and_reset_wipes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mltui.demo.workspace import FORMAT, default_workspace
+
+    monkeypatch.delenv("MLTUI_DEMO_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    ws = default_workspace()
+    assert ws.root == tmp_path / "cache" / "mltui" / "demo"
+    with ws.lock():
+        ws.root.mkdir(parents=True, exist_ok=True)
+        ws.mark_ready()
+        (ws.root / "mlflow.db").write_bytes(b"x")
+    assert ws.is_ready() and ws.ready_marker.read_text().strip() == FORMAT
+    ws.reset()
+    assert not ws.root.exists() and not ws.is_ready()
+
+
+def test_the_generated_config_is_a_valid_mltui_config(tmp_path: Path) -> None:
+    """Both variants parse, with alias targets, a retrain command and drift per model."""
+    from mltui.config import parse_config
+    from mltui.demo.config_template import render
+
+    ws = Workspace(tmp_path / "ws")
+    with_prom = parse_config(render(ws, prometheus_url="http://127.0.0.1:9", scrape_url=None))
+    without = parse_config(render(ws, prometheus_url=None, scrape_url="http://127.0.0.1:9/metrics"))
+    assert with_prom.prometheus is not None and with_prom.scrape is None
+    assert without.scrape is not None and without.prometheus is None
+    assert without.mlflow_uri == f"sqlite:///{ws.db}"
+    for model in without.models:
+        assert model.target is not None and model.target.kind == "alias"
+        assert model.retrain is not None and model.retrain.command is not None
+        assert model.retrain.command[-3:] == [model.name, "--workspace", str(ws.root)]
+        assert model.drift is not None and model.drift.reference == "mlflow"
+        assert model.drift.current == str(ws.inference_dir(model.name) / "*.parquet")
