@@ -181,9 +181,13 @@ def resolve_mlflow_reference(
         ) from None
 
     if artifact:
-        target = os.path.join(cache_dir, run_id)
-        local = os.path.join(target, artifact)
+        # download_artifacts puts "a/b.parquet" at <dst>/b.parquet: download into the
+        # artifact's own directory so the cached copy sits at <run_id>/<artifact>.
+        artifact = artifact.strip("/")
+        local = os.path.join(cache_dir, run_id, artifact)
+        target = os.path.dirname(local)
         if not os.path.exists(local):
+            os.makedirs(target, exist_ok=True)
             try:
                 local = client.download_artifacts(run_id, artifact, target)
             except (MlflowException, OSError) as exc:
