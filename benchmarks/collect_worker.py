@@ -29,13 +29,15 @@ def check(snapshot: FleetSnapshot) -> dict[str, int]:
     ok = {"traffic": 0, "rollout": 0, "registry": 0, "alerts_models": 0}
     expected = {model_name(i): expected_rps(i) for i in range(len(snapshot.models))}
     for state in snapshot.models:
+        # Stale values (kept from an earlier poll after a failure) do not count.
+        fresh = {"prometheus", "kubernetes", "mlflow"} - state.stale
         rps = state.traffic.overall.rps if state.traffic is not None else None
         if rps is not None and math.isclose(rps, expected[state.name], rel_tol=1e-6):
-            ok["traffic"] += 1
+            ok["traffic"] += "prometheus" in fresh
         if state.rollout is not None and state.rollout.serving_version == "3":
-            ok["rollout"] += 1
+            ok["rollout"] += "kubernetes" in fresh
         if state.registry is not None and state.registry.aliases.get("champion") == "1":
-            ok["registry"] += 1
+            ok["registry"] += "mlflow" in fresh
         if state.alerts:
             ok["alerts_models"] += 1
     return ok

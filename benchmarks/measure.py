@@ -34,6 +34,12 @@ def machine() -> str:
     )
 
 
+def load() -> str:
+    """The 1/5/15-minute load averages: other work on the machine skews every timing."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
+
+
 def wall(argv: Sequence[str], env: dict[str, str] | None = None, timeout: float = 120) -> float:
     """Seconds from spawn to exit of ``argv`` (output discarded); raises if it fails."""
     started = time.perf_counter()
