@@ -176,3 +176,45 @@ class TestModelScreen:
         assert snap_compare(
             fleet_app(), terminal_size=(100, 24), run_before=open_tab("alerts", "recsys")
         )
+
+
+class TestDriftDistributions:
+    """The Drift tab with distributions computed by the drift collector (owned by the drift issue)."""
+
+    @staticmethod
+    def _with_histograms() -> FleetSnapshot:
+        from dataclasses import replace
+
+        from mltui.fleet import FeatureDrift
+
+        snapshot = fleet_snapshot()
+        churn = snapshot.model("churn")
+        assert churn is not None and churn.drift is not None
+        bins = tuple(f"{x:g}" for x in range(0, 72, 6))
+        ref = (0.02, 0.05, 0.09, 0.13, 0.16, 0.16, 0.14, 0.11, 0.07, 0.04, 0.02, 0.01)
+        cur = (0.10, 0.16, 0.19, 0.17, 0.13, 0.09, 0.06, 0.04, 0.03, 0.02, 0.01, 0.0)
+        features = (
+            FeatureDrift("tenure", "wasserstein", 0.42, 0.1, True, "num", bins, ref, cur),
+            FeatureDrift(
+                "contract",
+                "jensenshannon",
+                0.02,
+                0.1,
+                False,
+                "cat",
+                ("month", "one_year", "two_year"),
+                (0.55, 0.25, 0.20),
+                (0.56, 0.24, 0.20),
+            ),
+        )
+        drift = replace(churn.drift, features=features, share=0.5, drifted=("tenure",))
+        models = tuple(replace(m, drift=drift) if m.name == "churn" else m for m in snapshot.models)
+        return replace(snapshot, models=models)
+
+    def test_drift_tab_with_distribution(self, snap_compare: Any) -> None:
+        """The most drifted feature is highlighted; its reference vs current histogram below."""
+        assert snap_compare(
+            fleet_app(self._with_histograms()),
+            terminal_size=(100, 32),
+            run_before=open_tab("drift"),
+        )
