@@ -23,6 +23,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,6 +39,9 @@ from mltui.collectors.kube_rollout import (
 from mltui.config import Config, KubernetesConfig, ModelConfig, Target
 from mltui.fleet import Rollout
 from mltui.secrets import error_text
+
+IMPORT_ALLOWANCE_S = 5.0
+"""Extra deadline for the poll that first imports ``kubernetes``."""
 
 MODEL_LABEL = "mltui.io/model"
 TRACK_LABEL = "mltui.io/track"
@@ -111,6 +115,14 @@ class KubernetesSource(Source[Rollout]):
     @property
     def timeout(self) -> float:
         return float(self.kube.timeout)
+
+    @property
+    def deadline(self) -> float:
+        # The first poll also imports the kubernetes client (a second or more on a
+        # busy machine): without this, a short timeout reports a healthy cluster as
+        # timed out on the first poll of `--check`.
+        extra = IMPORT_ALLOWANCE_S if "kubernetes.client" not in sys.modules else 0.0
+        return self.timeout + 1.0 + extra
 
     # ------------------------------------------------------------ kubeconfig
 
