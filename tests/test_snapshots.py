@@ -218,3 +218,21 @@ class TestDriftDistributions:
             terminal_size=(100, 32),
             run_before=open_tab("drift"),
         )
+
+
+class TestActionModal:
+    """The plan modal of the actions (promote / rollback / retrain), on the real stand-in."""
+
+    def test_promote_plan_modal(self, snap_compare: Any, kube: Any, mlflow_store: Any, audit_log: Any) -> None:
+        """Promote churn: the four steps (two cluster patches, two registry writes), their
+        field changes and preconditions, Cancel focused, Dry run and Confirm beside it."""
+        from tests.test_actions_tui import action_app, action_config, open_modal, setup_cluster
+
+        setup_cluster(kube)
+        app = action_app(action_config(kube, mlflow_store.tracking_uri))
+
+        async def run_before(pilot: Pilot[Any]) -> None:
+            await open_modal(pilot, "P")
+            await pilot.pause(0.1)
+
+        assert snap_compare(app, terminal_size=(110, 36), run_before=run_before)
