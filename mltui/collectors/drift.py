@@ -55,8 +55,9 @@ RESOLVE_TIMEOUT = 60.0
 
 def _cache_dir() -> str:
     """Where MLflow run artifacts used as references are downloaded (once per run)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "mltui", "drift-references")
+    from mltui.locations import cache_dir
+
+    return str(cache_dir() / "drift-references")
 
 
 class DriftSource(Source[Drift]):
