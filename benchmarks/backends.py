@@ -80,25 +80,31 @@ class Backends:
     setup_s: dict[str, float] = field(default_factory=dict)
     """Seconds each backend took to set up (printed with the results)."""
 
-    def config_toml(self, n: int, refresh: str = "15s", mlflow: bool = True) -> str:
-        """A config for the first ``n`` models on these backends."""
+    def config_toml(
+        self, n: int, refresh: str = "15s", mlflow: bool = True, timeout: str = "5s"
+    ) -> str:
+        """A config for the first ``n`` models on these backends (``timeout`` per source)."""
         assert n <= self.size, f"backends hold {self.size} models, not {n}"
         parts = [
             f'refresh = "{refresh}"',
             f'window = "{fleet_data.WINDOW_S}s"',
-            f'\n[prometheus]\nurl = "{self.prometheus.url}"\ntimeout = "5s"',
+            f'\n[prometheus]\nurl = "{self.prometheus.url}"\ntimeout = "{timeout}"',
             f'\n[kubernetes]\nkubeconfig = "{self.kube.kubeconfig}"\n'
-            f'context = "standin"\nnamespace = "{fleet_data.NAMESPACE}"\ntimeout = "5s"',
+            f'context = "standin"\nnamespace = "{fleet_data.NAMESPACE}"\ntimeout = "{timeout}"',
         ]
         if mlflow and self.mlflow is not None:
-            parts.append(f'\n[mlflow]\ntracking_uri = "{self.mlflow.url}"\ntimeout = "5s"')
+            parts.append(f'\n[mlflow]\ntracking_uri = "{self.mlflow.url}"\ntimeout = "{timeout}"')
         if self.alertmanager is not None:
-            parts.append(f'\n[alertmanager]\nurl = "{self.alertmanager.url}"\ntimeout = "5s"')
+            parts.append(
+                f'\n[alertmanager]\nurl = "{self.alertmanager.url}"\ntimeout = "{timeout}"'
+            )
         return "\n".join(parts) + "\n\n" + fleet_data.models_toml(n)
 
-    def write_config(self, n: int, refresh: str = "15s", mlflow: bool = True) -> Path:
-        path = self.root / f"config-{n}-{refresh}{'' if mlflow else '-nomlflow'}.toml"
-        path.write_text(self.config_toml(n, refresh, mlflow))
+    def write_config(
+        self, n: int, refresh: str = "15s", mlflow: bool = True, timeout: str = "5s"
+    ) -> Path:
+        path = self.root / f"config-{n}-{refresh}-{timeout}{'' if mlflow else '-nomlflow'}.toml"
+        path.write_text(self.config_toml(n, refresh, mlflow, timeout))
         return path
 
     def close(self) -> None:
