@@ -38,7 +38,6 @@ from mltui.widgets.statusbar import StatusBar
 from tests.support import manifests as m
 from tests.support.fault_proxy import FaultProxy
 from tests.support.kube_standin import Fault, kubeconfig
-from tests.support.mlflow_server import start_mlflow_server
 
 TIMEOUT_S = 1.0
 """Every source's timeout in these configs: faults must cost about this, not minutes."""
@@ -251,10 +250,9 @@ def test_prometheus_killed_mid_session_and_restarted_recovers_on_the_next_poll(
 
 
 def test_mlflow_server_killed_is_stale_then_a_new_server_is_picked_up(
-    mlflow_server_factory: Callable[[], Any], tmp_path: Path
+    mlflow_server_factory: Callable[[], Any], mlflow_server: Any, tmp_path: Path
 ) -> None:
     first = mlflow_server_factory()
-    second = None
     proxy = FaultProxy("127.0.0.1", first.port).start()
     config_text = (
         f'[mlflow]\ntracking_uri = "{proxy.url}"\ntimeout = "{TIMEOUT_S:g}s"\n'
@@ -277,17 +275,15 @@ def test_mlflow_server_killed_is_stale_then_a_new_server_is_picked_up(
         assert bad.model("churn").serving_version == "3"  # type: ignore[union-attr]
         assert_check_unknown(write(tmp_path, config_text), "mlflow")
 
-        # The server comes back: a new process over the same store, behind the same address.
-        second = start_mlflow_server(first.data, tmp_path / "restarted")
-        proxy.upstream = ("127.0.0.1", second.port)
+        # The server comes back behind the same address: the session's shared server
+        # (the same registry data, already running: no second start to wait for).
+        proxy.upstream = ("127.0.0.1", mlflow_server.port)
         again, _ = timed_collect(collector)
         assert_fresh(again, "mlflow")
         assert again.model("churn").registry.champion == "3"  # type: ignore[union-attr]
     finally:
         collector.close()
         proxy.stop()
-        if second is not None:
-            second.stop()
 
 
 # ---------------------------------------------------------------- Kubernetes
