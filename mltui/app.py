@@ -69,15 +69,18 @@ class MltuiApp(App[int]):
         Binding("colon", "command_palette", "Commands", show=False, id="palette"),
     ]
 
-    snapshot: reactive[FleetSnapshot | None] = reactive(None, always_update=True)
+    # repaint=False: these are data for the screens' watchers. A repainting reactive on
+    # the App repaints the whole screen (~11 KB at 80x24) on every change, twice per
+    # poll, which an idle TUI over SSH pays for (benchmarks/README.md, idle).
+    snapshot: reactive[FleetSnapshot | None] = reactive(None, always_update=True, repaint=False)
     """The newest merged snapshot (fast sources plus the latest drift result)."""
-    health: reactive[FleetHealth | None] = reactive(None, always_update=True)
+    health: reactive[FleetHealth | None] = reactive(None, always_update=True, repaint=False)
     """Verdicts for ``snapshot``, from the one health evaluator."""
-    paused: reactive[bool] = reactive(False)
+    paused: reactive[bool] = reactive(False, repaint=False)
     """True while polling is paused (space)."""
-    polling: reactive[bool] = reactive(False)
+    polling: reactive[bool] = reactive(False, repaint=False)
     """True while a fast poll is in flight."""
-    poll_error: reactive[str | None] = reactive(None)
+    poll_error: reactive[str | None] = reactive(None, repaint=False)
     """Why the last poll itself failed (the collector raised), if it did."""
 
     def __init__(

@@ -65,8 +65,11 @@ class StatusBar(Static):
         content = self._compose_content()
         key = content.markup
         if key != self._shown:  # over SSH every repaint costs bytes
+            # Same number of lines: same height, so skip the layout pass (a layout
+            # repaints neighbours too, e.g. the table's scrollbar, on every age tick).
+            same_height = self._shown is not None and self._shown.count("\n") == key.count("\n")
             self._shown = key
-            self.update(content)
+            self.update(content, layout=not same_height)
 
     def _compose_content(self) -> Content:
         now = self._clock()
