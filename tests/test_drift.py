@@ -489,3 +489,49 @@ current = "{data / "current" / "part-*"}"
     assert broken.exit_code == 2 and "reference file not found" in broken.stderr
     unknown = runner.invoke(cli_main, ["drift", "ghost", "--config", str(cfg)])
     assert unknown.exit_code == 3 and 'unknown model "ghost"' in unknown.stderr
+
+
+async def test_the_tui_computes_drift_in_its_worker_process_and_exports_it(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inside Textual, sys.stderr has no file descriptor; the drift worker must start anyway."""
+    from textual.widgets import DataTable
+
+    from mltui.app import make_app
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    app = make_app(Config(models=[good(data)]))
+    async with app.run_test(size=(120, 40)) as pilot:
+
+        async def until(check: Callable[[], bool], seconds: float = 120) -> None:
+            deadline = time.monotonic() + seconds
+            while not check():
+                assert time.monotonic() < deadline, "timed out"
+                await pilot.pause(0.2)
+
+        def drift() -> Any:
+            state = app.snapshot.model("churn") if app.snapshot else None
+            return state.drift if state else None
+
+        await until(
+            lambda: drift() is not None or bool(app.snapshot and app.snapshot.model("churn").errors)  # type: ignore[union-attr]
+        )
+        assert drift() is not None, app.snapshot.model("churn").errors  # type: ignore[union-attr]
+        assert set(drift().drifted) == {"num_shift", "cat_shift"}
+        await pilot.press("enter")
+        await until(lambda: app.screen.query("#drift-table").first() is not None)
+        for _ in range(3):
+            await pilot.press("right_square_bracket")
+        await pilot.pause()
+        rows = app.screen.query_one("#drift-table", DataTable)
+        assert rows.row_count == len(drift().features)
+        await pilot.press("e")
+        reports = tmp_path / "state" / "mltui" / "reports"
+
+        def saved() -> str:
+            found = sorted(reports.glob("churn-drift-*.html"))
+            return found[0].read_text() if found else ""
+
+        await until(lambda: "</html>" in saved(), seconds=60)  # written, not just opened
+        assert "drawDashboard" in saved()  # Evidently's renderer entry point
+        assert "Drift is detected for 50.0% of columns (2 out of 4)." in saved()

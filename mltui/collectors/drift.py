@@ -28,6 +28,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -58,6 +59,23 @@ def _cache_dir() -> str:
     from mltui.locations import cache_dir
 
     return str(cache_dir() / "drift-references")
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with the real stderr.
+
+    Inside the TUI, Textual replaces ``sys.stderr`` with an object whose ``fileno()``
+    is -1; the tracker hands stderr's fd to the process it starts, and fork_exec then
+    fails with "bad value(s) in fds_to_keep", so no worker could ever start.
+    """
+    from multiprocessing import resource_tracker
+
+    saved = sys.stderr
+    try:
+        sys.stderr = sys.__stderr__
+        resource_tracker.ensure_running()
+    finally:
+        sys.stderr = saved
 
 
 class DriftSource(Source[Drift]):
@@ -218,6 +236,7 @@ class DriftSource(Source[Drift]):
     def _worker_pool(self) -> ProcessPoolExecutor:
         with self._pool_lock:
             if self._pool is None:
+                _start_resource_tracker()
                 # spawn: a clean interpreter (no copy of the UI's threads or memory);
                 # one process, kept warm so Evidently is imported once. An executor
                 # rather than multiprocessing.Pool: a worker that dies is reported

@@ -37,6 +37,8 @@ class ModelScreen(Screen[None]):
         Binding("m", "mark", "Mark", id="mark"),
         Binding("c", "compare", "Compare", id="compare"),
         Binding("d", "diff_only", "Diff only", id="diff_only"),
+        # The Drift pane has the same key for when it has focus; this one works from the tabs.
+        Binding("e", "export_drift", "Export report", show=False, id="export_drift"),
         Binding("P", "model_action('promote')", "Promote", show=False, id="promote"),
         Binding("B", "model_action('rollback')", "Rollback", show=False, id="rollback"),
         Binding("T", "model_action('retrain')", "Retrain", show=False, id="retrain"),
@@ -163,7 +165,12 @@ class ModelScreen(Screen[None]):
             return active == "traffic"
         if action in ("mark", "compare", "diff_only"):
             return active == "versions"
+        if action == "export_drift":
+            return active == "drift"
         return True
+
+    def action_export_drift(self) -> None:
+        self.query_one(DriftPane).action_export_report()
 
 
 def header_text(state: ModelState, status: str) -> Content:
