@@ -17,7 +17,12 @@ from mltui.actions.engine import READ_ONLY, ActionEngine
 from mltui.actions.kube import template_version
 from mltui.actions.plan import LAST_ACTION_ANNOTATION, plan_text, result_text
 from tests.support import manifests as m
-from tests.support.actions import changed_fields, make_config, planned_fields
+from tests.support.actions import (
+    apply_holding_first_patch,
+    changed_fields,
+    make_config,
+    planned_fields,
+)
 
 MODEL = "churn-classifier"
 STABLE = "deployments.apps ml/churn"
@@ -236,11 +241,12 @@ def test_dry_run_sends_dry_run_all_and_writes_nothing(
     assert "mltui.previous_champion" not in _tags(mlflow_store.tracking_uri, "4")
 
 
-def test_a_concurrent_unrelated_change_gets_409_then_a_replan_not_an_overwrite(
+def test_a_concurrent_unrelated_change_is_caught_before_writing_and_replanned(
     kube: Any, engine_for: Any
 ) -> None:
-    """Someone scales the stable Deployment after the plan: the guarded patch gets 409, the
-    engine re-reads, finds the same changes, applies them, and the scale survives."""
+    """Someone scales the stable Deployment after the plan: the check before the first write
+    sees its resourceVersion moved, the engine re-reads, finds the same changes, applies them
+    with the fresh resourceVersions (no 409 needed), and the scale survives."""
     _setup(kube)
     engine = engine_for()
     plan = engine.plan("promote", "churn")
@@ -254,10 +260,67 @@ def test_a_concurrent_unrelated_change_gets_409_then_a_replan_not_an_overwrite(
     assert result.status == "applied", result_text(result)
     assert result.replans == 1
     codes = [r.status for r in kube.requests if r.method == "PATCH"]
-    assert codes[0] == 409 and codes[1:] == [200, 200]
+    assert codes == [200, 200]
     after = kube.get("Deployment", "ml", "churn")
     assert after["spec"]["replicas"] == 5
     assert template_version(after["spec"]["template"]) == "4"
+
+
+def test_a_change_racing_the_write_still_gets_409_then_a_replan_not_an_overwrite(
+    kube: Any, engine_for: Any
+) -> None:
+    """The scale lands after the engine's check, while its first write is on the wire: the
+    write's own resourceVersion guard gets 409, the re-plan finds the same changes, and they
+    are applied on top of the scale."""
+    _setup(kube)
+    engine = engine_for()
+    plan = engine.plan("promote", "churn")
+    kube.clear_log()
+
+    def scale() -> None:
+        stable = kube.get("Deployment", "ml", "churn")
+        stable["spec"]["replicas"] = 5
+        kube.put(stable)
+
+    result = apply_holding_first_patch(kube, engine, plan, scale)
+
+    assert result.status == "applied", result_text(result)
+    assert result.replans == 1
+    codes = [r.status for r in kube.requests if r.method == "PATCH"]
+    assert codes == [409, 200, 200]
+    after = kube.get("Deployment", "ml", "churn")
+    assert after["spec"]["replicas"] == 5
+    assert template_version(after["spec"]["template"]) == "4"
+
+
+def test_a_changed_canary_stops_the_promote_before_the_stable_deployment_is_written(
+    kube: Any, mlflow_store: Any, engine_for: Any, audit_log: Any
+) -> None:
+    """Only the canary changes (v4 → v5) between plan and apply. The stable Deployment is
+    written first and its own resourceVersion did not move, so only a check of every planned
+    object keeps it from getting the v4 template half a promote ahead of the canary: conflict,
+    no PATCH at all, the stable object byte-for-byte as it was, the fresh plan (v5) returned."""
+    _setup(kube)
+    engine = engine_for()
+    plan = engine.plan("promote", "churn")
+    assert plan.refusal is None, plan_text(plan)
+    stable_before = kube.get("Deployment", "ml", "churn")
+    kube.put(m.canary_deployment("churn", model=MODEL, version="5"))
+    kube.clear_log()
+
+    result = engine.apply(plan)
+
+    assert result.status == "conflict", result_text(result)
+    assert [s.outcome for s in result.steps] == ["not_done", "failed", "not_done", "not_done"]
+    assert "churn-canary changed since the plan" in (result.steps[1].error or "")
+    assert result.message == "nothing was written"
+    assert kube.request_count(method="PATCH") == 0
+    assert kube.get("Deployment", "ml", "churn") == stable_before  # resourceVersion included
+    assert result.new_plan is not None
+    assert any(c.new == "ghcr.io/acme/model-server:v5" for c in result.new_plan.changes)
+    assert _aliases(mlflow_store.tracking_uri)["champion"] == "3"
+    assert "mltui.previous_champion" not in _tags(mlflow_store.tracking_uri, "4")
+    assert audit_log.read()[-1]["status"] == "conflict"
 
 
 def test_a_concurrent_change_to_a_planned_field_stops_with_the_fresh_plan(
@@ -334,9 +397,10 @@ def test_half_done_when_mlflow_dies_after_the_cluster_write(
     engine = ActionEngine(make_config(TARGET, kubeconfig=kube.kubeconfig, mlflow_uri=server.url))
     plan = engine.plan("promote", "churn")
     assert [s.system for s in plan.steps] == ["kubernetes", "kubernetes", "mlflow", "mlflow"]
-    server.kill()
 
-    result = engine.apply(plan)
+    # MLflow dies while the first cluster write is on the wire (after the engine checked
+    # every object: an MLflow already down at apply time stops it before any write).
+    result = apply_holding_first_patch(kube, engine, plan, server.kill)
 
     assert result.status == "partial", result_text(result)
     assert [r.outcome for r in result.steps] == ["done", "done", "failed", "not_done"]

@@ -1,12 +1,16 @@
 """Actions under faults: nothing half-applied silently, no attempted action unaudited.
 
-* MLflow drops out between the cluster write and the registry write (a real
-  ``mlflow server`` behind a :class:`FaultProxy` switched to "refuse" after the
-  plan): the result is ``partial``, says what was and was not done, is audited, and
-  a retry once MLflow is back finishes exactly the missing steps.
+* MLflow down at apply time (a real ``mlflow server`` behind a :class:`FaultProxy`
+  switched to "refuse" after the plan): the engine cannot re-read the champion
+  before its first write, so it writes nothing (``failed``).
+* MLflow drops out between the cluster write and the registry write (switched to
+  "refuse" while the first cluster write is on the wire): the result is ``partial``,
+  says what was and was not done, is audited, and a retry once MLflow is back
+  finishes exactly the missing steps.
 * A concurrent writer: someone changes the canary between plan and apply (the
-  guarded write gets 409 from the stand-in, the re-plan differs) or moves the MLflow
-  champion alias: ``conflict``, nothing written, the fresh plan returned.
+  engine re-reads every planned object before its first write, the re-plan
+  differs) or moves the MLflow champion alias: ``conflict``, nothing written, the
+  fresh plan returned — and confirming that plan applies it.
 * mltui killed mid-action (``mltui promote --yes`` as a subprocess, SIGKILLed while
   its first cluster write hangs): the audit log holds the attempt line, fsynced
   before the write, and is valid JSONL.
@@ -27,7 +31,7 @@ from mltui.actions.audit import AuditLog
 from mltui.actions.engine import ActionEngine
 from mltui.actions.plan import plan_text, result_text
 from tests.support import manifests as m
-from tests.support.actions import make_config
+from tests.support.actions import apply_holding_first_patch, make_config
 from tests.support.fault_proxy import FaultProxy
 from tests.support.kube_standin import Fault
 
@@ -82,9 +86,23 @@ def test_mlflow_dropping_between_cluster_and_registry_writes_is_partial_and_retr
         assert plan.refusal is None, plan_text(plan)
         assert [s.system for s in plan.steps] == ["kubernetes", "kubernetes", "mlflow", "mlflow"]
         canary_image = _template_image(kube, "churn-canary")
+        stable_image = _template_image(kube, "churn")
 
-        proxy.set("refuse")  # MLflow goes away after the plan: the cluster is written first
-        result = engine.apply(plan)
+        # MLflow already gone when the apply starts: nothing is written at all.
+        proxy.set("refuse")
+        kube.clear_log()
+        failed = engine.apply(plan)
+        assert failed.status == "failed", result_text(failed)
+        assert failed.message == "nothing was written"
+        assert [s.outcome for s in failed.steps] == ["not_done", "not_done", "failed", "not_done"]
+        assert "cannot re-read before writing" in (failed.steps[2].error or "")
+        assert kube.request_count(method="PATCH") == 0
+        assert _template_image(kube, "churn") == stable_image
+
+        # MLflow goes away while the first cluster write is on the wire: the cluster is
+        # written, the registry is not.
+        proxy.set("pass")
+        result = apply_holding_first_patch(kube, engine, plan, lambda: proxy.set("refuse"))
 
         assert result.status == "partial", result_text(result)
         assert [s.outcome for s in result.steps] == ["done", "done", "failed", "not_done"]
@@ -95,8 +113,9 @@ def test_mlflow_dropping_between_cluster_and_registry_writes_is_partial_and_retr
         assert kube.get("Deployment", "ml", "churn-canary")["spec"]["replicas"] == 0
         assert _aliases(server.url)["champion"] == "3"
         records = _valid_jsonl(audit_log.path)
-        assert [r["phase"] for r in records] == ["attempt", "result"]
-        assert records[1]["status"] == "partial" and records[1]["id"] == records[0]["id"]
+        assert [r["phase"] for r in records] == ["attempt", "result"] * 2
+        assert records[1]["status"] == "failed"
+        assert records[3]["status"] == "partial" and records[3]["id"] == records[2]["id"]
 
         proxy.set("pass")  # MLflow is back: the retry writes only what is missing
         retried = engine.retry(result)
@@ -104,25 +123,24 @@ def test_mlflow_dropping_between_cluster_and_registry_writes_is_partial_and_retr
         assert [s.system for s in retried.plan.steps] == ["mlflow", "mlflow"]
         assert _aliases(server.url)["champion"] == "4"
         records = _valid_jsonl(audit_log.path)
-        assert [r["phase"] for r in records] == ["attempt", "result", "attempt", "result"]
-        assert records[3]["status"] == "applied"
+        assert [r["phase"] for r in records] == ["attempt", "result"] * 3
+        assert records[5]["status"] == "applied"
     finally:
         engine.close()
         proxy.stop()
 
 
-def test_a_concurrent_change_to_the_canary_stops_at_the_409_and_says_what_is_half_done(
-    kube: Any, mlflow_store: Any, audit_log: AuditLog
+def test_a_concurrent_change_to_the_canary_is_a_conflict_with_nothing_written(
+    kube: Any, mlflow_store: Any, audit_log: Any
 ) -> None:
     """Another operator ships v5 to the canary after our plan showed v4.
 
-    The stable write is guarded by the *stable* Deployment's resourceVersion, which
-    did not change, so it lands with the confirmed v4 template (never v5); the canary
-    write is guarded by the canary's and gets 409; the re-plan differs, so the engine
-    stops. Not silent: ``partial``, the missing steps named, the fresh plan returned,
-    audited, and the registry untouched. (Kubernetes has no multi-object
-    transaction; a pre-flight read of every planned object would turn this into a
-    ``conflict`` with nothing written — see the issue report.)
+    The stable write comes first and is guarded by the *stable* Deployment's
+    resourceVersion, which did not change — Kubernetes has no multi-object
+    transaction. So the engine re-reads every planned object before its first
+    write: the canary moved, the re-plan differs (v5, not the confirmed v4), and it
+    stops as ``conflict`` with no PATCH sent, the fresh plan returned, audited, the
+    registry untouched.
     """
     _setup(kube)
     engine = ActionEngine(
@@ -131,26 +149,31 @@ def test_a_concurrent_change_to_the_canary_stops_at_the_409_and_says_what_is_hal
     try:
         plan = engine.plan("promote", "churn")
         assert plan.refusal is None, plan_text(plan)
-        planned_image = _template_image(kube, "churn-canary")
+        stable_image = _template_image(kube, "churn")
         kube.put(m.canary_deployment("churn", model=MODEL, version="5"))
         kube.clear_log()
 
         result = engine.apply(plan)
+
+        assert result.status == "conflict", result_text(result)
+        assert result.message == "nothing was written"
+        assert [s.outcome for s in result.steps] == ["not_done", "failed", "not_done", "not_done"]
+        error = result.steps[1].error or ""
+        assert "churn-canary changed since the plan" in error and "confirm the new plan" in error
+        assert kube.request_count(method="PATCH") == 0  # not even the stable write
+        assert result.new_plan is not None and "v5" in plan_text(result.new_plan)
+        assert _template_image(kube, "churn") == stable_image
+        assert kube.get("Deployment", "ml", "churn-canary")["spec"]["replicas"] > 0
+        assert _aliases(mlflow_store.tracking_uri)["champion"] == "3"
+        records = _valid_jsonl(audit_log.path)
+        assert [r["phase"] for r in records] == ["attempt", "result"]
+        assert records[1]["status"] == "conflict"
+
+        # The fresh plan is what the cluster now holds: v5 on both sides of the promote.
+        moves = [c for c in result.new_plan.changes if c.field == "alias champion"]
+        assert [(c.old, c.new) for c in moves] == [("3", "5")]
     finally:
         engine.close()
-
-    assert result.status == "partial", result_text(result)
-    assert [s.outcome for s in result.steps] == ["done", "failed", "not_done", "not_done"]
-    assert "conflict" in (result.steps[1].error or "")
-    codes = [r.status for r in kube.requests if r.method == "PATCH"]
-    assert codes == [200, 409], codes  # the guarded canary write was refused by the server
-    assert result.new_plan is not None and "v5" in plan_text(result.new_plan)
-    assert _template_image(kube, "churn") == planned_image  # what was confirmed, not v5
-    assert kube.get("Deployment", "ml", "churn-canary")["spec"]["replicas"] > 0
-    assert _aliases(mlflow_store.tracking_uri)["champion"] == "3"
-    records = _valid_jsonl(audit_log.path)
-    assert [r["phase"] for r in records] == ["attempt", "result"]
-    assert records[1]["status"] == "partial"
 
 
 def test_an_alias_moved_by_someone_else_is_a_conflict_not_an_overwrite(

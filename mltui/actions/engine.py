@@ -8,10 +8,16 @@
 - :meth:`ActionEngine.apply` writes the audit ``attempt`` line (fsynced), runs the
   steps in order and writes the ``result`` line. A dry run sends every Kubernetes
   write with ``dryRun=All`` and writes nothing to MLflow, no webhook, no command.
-- A 409 (or an MLflow alias that moved since the plan) makes the engine re-read and
-  re-plan, at most :data:`MAX_REPLANS` times. If the fresh plan changes exactly what
-  the operator confirmed, it goes on with the fresh preconditions; otherwise it stops
-  and returns the fresh plan to confirm — it never overwrites a concurrent change.
+- Before the first write, every object the plan touches is re-read and checked
+  against its precondition (Kubernetes ``resourceVersion``, the MLflow ``champion``
+  alias): Kubernetes has no multi-object transaction, so without this a change to
+  the canary would only surface as a 409 *after* the stable Deployment was written.
+  A changed object, or a 409 on a write (a race after the check), or an alias that
+  moved makes the engine re-read and re-plan, at most :data:`MAX_REPLANS` times. If
+  the fresh plan changes exactly what the operator confirmed, it goes on with the
+  fresh preconditions; otherwise it stops and returns the fresh plan to confirm — it
+  never overwrites a concurrent change. An object that cannot be re-read stops the
+  action before anything is written.
 - Two systems, one action: steps run cluster first, registry second; the first
   failure stops the run, and a run that wrote some steps but not all is
   ``partial`` — reported, audited, and retryable with :meth:`ActionEngine.retry`.
@@ -38,6 +44,14 @@ READ_ONLY = "read-only: actions are disabled (read_only in the config or --read-
 
 class _Conflict(Exception):
     """A write was refused because its object changed since the plan."""
+
+
+class _Unverified(Exception):
+    """An object a planned step writes could not be re-read before the first write."""
+
+    def __init__(self, index: int, message: str) -> None:
+        super().__init__(message)
+        self.index = index
 
 
 class ActionEngine:
@@ -335,10 +349,97 @@ class ActionEngine:
             return retrain.send_webhook(how, body), True
         return retrain.run_command(how, body), True
 
-    def _run(self, plan: Plan, dry_run: bool) -> Result:
+    def _changed_since_plan(self, plan: Plan) -> tuple[int, str] | None:
+        """Re-read what the plan guards: the first step whose precondition broke, or None.
+
+        Raises :class:`_Unverified` when an object cannot be read (the action must not
+        start writing on an unverified plan).
+        """
+        indexed = list(enumerate(plan.steps))
+        guarded = [i for i, s in indexed if s.precondition]
+        for system in ("kubernetes", "mlflow"):
+            first = next((i for i in guarded if plan.steps[i].system == system), None)
+            if first is None:
+                continue
+            try:
+                if system == "kubernetes":
+                    stale = kube.stale_step(self.kube(plan.context), indexed)
+                else:
+                    stale = registry.stale_step(self.registry(), indexed)
+            except (KubeError, registry.RegistryError) as exc:
+                raise _Unverified(first, redact(str(exc))) from None
+            except Exception as exc:  # noqa: BLE001 - reported, never raised
+                raise _Unverified(first, error_text(exc)) from None
+            if stale is not None:
+                return stale
+        return None
+
+    def _check_before_writing(self, plan: Plan, dry_run: bool) -> tuple[Plan, int, Result | None]:
+        """Verify every precondition before the first write; re-plan if something moved.
+
+        Returns (plan to run, re-plans so far, None) or a final Result with nothing written:
+        ``conflict`` with the fresh plan when what the operator confirmed changed,
+        ``failed`` when an object cannot be re-read.
+        """
         current = plan
-        outcomes: list[StepResult] = []
         replans = 0
+        while True:
+            try:
+                stale = self._changed_since_plan(current)
+            except _Unverified as exc:
+                error = f"cannot re-read before writing: {exc}"
+                return (
+                    current,
+                    replans,
+                    self._unwritten(current, exc.index, "failed", error, dry_run, replans),
+                )
+            if stale is None:
+                return current, replans, None
+            index, why = stale
+            if replans >= MAX_REPLANS:
+                return (
+                    current,
+                    replans,
+                    self._unwritten(current, index, "conflict", why, dry_run, replans),
+                )
+            replans += 1
+            fresh = self.plan(current.action, current.model, to_revision=current.to_revision)
+            if fresh.refused or fresh.signature() != current.signature():
+                reason = fresh.refusal or "the objects changed since the plan"
+                error = f"{why}; re-read and re-planned: {reason} — confirm the new plan"
+                return (
+                    current,
+                    replans,
+                    self._unwritten(
+                        current, index, "conflict", error, dry_run, replans, new_plan=fresh
+                    ),
+                )
+            # The same changes on fresh objects: go on with the fresh preconditions.
+            current = replace(current, steps=fresh.steps)
+
+    def _unwritten(
+        self,
+        plan: Plan,
+        index: int,
+        status: Status,
+        error: str,
+        dry_run: bool,
+        replans: int,
+        new_plan: Plan | None = None,
+    ) -> Result:
+        """A run stopped before its first write: step ``index`` is why, none was tried."""
+        steps = tuple(
+            StepResult(j, "failed", None, error) if j == index else StepResult(j, "not_done")
+            for j in range(len(plan.steps))
+        )
+        message = "nothing was written" if not dry_run else "the dry run failed"
+        return Result(status, plan, steps, message, dry_run, replans, new_plan)
+
+    def _run(self, plan: Plan, dry_run: bool) -> Result:
+        current, replans, stopped = self._check_before_writing(plan, dry_run)
+        if stopped is not None:
+            return stopped
+        outcomes: list[StepResult] = []
         i = 0
         while i < len(current.steps):
             step = current.steps[i]

@@ -300,6 +300,37 @@ def apply_step(api: KubeApi, step: Step, *, dry_run: bool) -> str:
     return f"resourceVersion {rv}" if rv else "patched"
 
 
+def stale_step(api: KubeApi, steps: Iterable[tuple[int, Step]]) -> tuple[int, str] | None:
+    """The first planned write whose object moved on since the plan: (index, why), or None.
+
+    Re-reads every object the ``steps`` guard with a ``resourceVersion`` (each once)
+    and compares. The engine runs this before the first write of an apply, so a
+    change to *any* planned object (say the canary, while the stable Deployment is
+    written first) stops the action before anything is written. Read errors raise
+    :class:`KubeError`.
+    """
+    seen: dict[tuple[str, str, str, str], str | None] = {}
+    for index, step in steps:
+        expected = step.precondition.get("resourceVersion")
+        if step.system != "kubernetes" or expected is None:
+            continue
+        req = step.request
+        key = (req["api"], req["plural"], req["namespace"], req["name"])
+        if key not in seen:
+            res = Resource(req["api"], req["plural"])
+            live = _get_or_none(api, res, req["namespace"], req["name"])
+            seen[key] = _rv(live) if live is not None else None
+        now = seen[key]
+        if now is None:
+            return index, f"conflict: {step.object} was deleted since the plan"
+        if now != expected:
+            return index, (
+                f"conflict: {step.object} changed since the plan "
+                f"(resourceVersion {expected} → {now})"
+            )
+    return None
+
+
 # ---------------------------------------------------------------- ReplicaSet history
 
 

@@ -12,6 +12,7 @@ a difference as a conflict (re-plan), like a 409 from Kubernetes.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,6 +164,33 @@ def plan_rollback(state: RegistryState, version: str | None) -> tuple[list[Step]
     return [
         _alias_step(state, version, f"move champion back v{state.champion or '-'} → v{version}")
     ], []
+
+
+def stale_step(client: Any, steps: Iterable[tuple[int, Step]]) -> tuple[int, str] | None:
+    """The first planned registry write whose champion moved since the plan, or None.
+
+    Reads each registered model's aliases once. Run by the engine before the first
+    write of an apply (next to the cluster's resourceVersion check), so a moved alias
+    stops the action before the cluster is touched. Read errors raise RegistryError.
+    """
+    seen: dict[str, str] = {}
+    for index, step in steps:
+        expected = step.precondition.get(CHAMPION)
+        if step.system != "mlflow" or expected is None:
+            continue
+        name = step.request["name"]
+        if name not in seen:
+            try:
+                model = client.get_registered_model(name)
+            except Exception as exc:  # noqa: BLE001
+                raise _wrap(client, f'reading "{name}" before writing', exc) from None
+            seen[name] = str((getattr(model, "aliases", None) or {}).get(CHAMPION) or "")
+        if seen[name] != expected:
+            return index, (
+                f"champion of {name} moved since the plan "
+                f"(planned from v{expected or '-'}, now v{seen[name] or '-'})"
+            )
+    return None
 
 
 def apply_step(client: Any, step: Step, *, dry_run: bool) -> str:

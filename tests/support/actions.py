@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from mltui.config import Config, parse_config
+from tests.support.kube_standin import Fault
 
 # Fields the API server and its controllers change on every write: not ours.
 SERVER_MANAGED = (
@@ -69,3 +73,26 @@ def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> dict[str, t
 def planned_fields(plan: Any, obj: str) -> dict[str, tuple[Any, Any]]:
     """The plan's changes to one object (by "plural.group ns/name"), as path -> (old, new)."""
     return {c.field: (c.old, c.new) for c in plan.changes if c.object.split(" (")[0] == obj}
+
+
+def apply_holding_first_patch(
+    kube: Any, engine: Any, plan: Any, meanwhile: Callable[[], None], hold: float = 2.0
+) -> Any:
+    """``engine.apply(plan)``, running ``meanwhile`` while its first cluster write is on the wire.
+
+    The stand-in holds the first PATCH for ``hold`` seconds (below the test configs'
+    3 s client timeout) before processing it. That is a real interleaving: the
+    engine's check of every object is behind it, the write not yet processed — the
+    moment another operator's change, or an MLflow outage, lands between two writes.
+    """
+    before = kube.request_count(method="PATCH")
+    kube.inject(Fault("slow", delay=hold, method="PATCH", times=1))
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(engine.apply, plan)
+        deadline = time.monotonic() + 30
+        while kube.request_count(method="PATCH") == before:
+            assert not future.done(), f"the apply ended before its first write: {future.result()}"
+            assert time.monotonic() < deadline, "the first write never reached the stand-in"
+            time.sleep(0.02)
+        meanwhile()
+        return future.result(timeout=60)
