@@ -239,6 +239,14 @@ async def test_retrain_promote_rollback_loop_in_the_tui(demo_env: object) -> Non
             await _wait(
                 lambda: isinstance(app.screen, ConfirmActionScreen), 30, f"the {key} plan", pilot
             )
+            modal = app.screen
+            # A click lands on the button only once the modal has been laid out
+            # (as open_modal in test_actions_tui.py waits); checked on the event loop.
+            deadline = time.monotonic() + 30
+            while not (modal.query("#confirm") and modal.query_one("#confirm").region.area > 0):
+                assert time.monotonic() < deadline, f"the {key} plan's buttons never laid out"
+                await pilot.pause(0.05)
+            await pilot.pause()
             await pilot.click("#confirm")
             await _wait(
                 lambda: not isinstance(app.screen, ConfirmActionScreen),
