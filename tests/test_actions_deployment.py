@@ -425,3 +425,76 @@ def test_half_done_when_mlflow_dies_after_the_cluster_write(
         assert _aliases(server.data.tracking_uri)["champion"] == "4"
     finally:
         revived.stop()
+
+
+def test_rerunning_a_half_done_rollback_finishes_it_without_rolling_back_again(
+    kube: Any, mlflow_server_factory: Any, audit_log: Any, tmp_path: Any
+) -> None:
+    """Promote v4, then a rollback whose MLflow step fails (MLflow drops out during the cluster
+    write): the cluster is back on v3, champion still 4. `mltui rollback churn --yes` again
+    must not undo the cluster a second time (kubectl's undo would go back to v4): it plans
+    only the champion move. While MLflow is still down it refuses rather than guess. Once
+    the rollback is complete, a new rollback is an ordinary undo again."""
+    from click.testing import CliRunner
+
+    from mltui.cli import main
+    from tests.support.fault_proxy import FaultProxy
+
+    _setup(kube)
+    server = mlflow_server_factory()
+    proxy = FaultProxy("127.0.0.1", server.port).start()
+    uri = server.url
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[kubernetes]\nkubeconfig = "{kube.kubeconfig}"\ntimeout = "3s"\n'
+        f'[mlflow]\ntracking_uri = "{proxy.url}"\ntimeout = "2s"\n' + TARGET
+    )
+    original = kube.get("Deployment", "ml", "churn")["spec"]["template"]
+
+    def cli_rollback() -> Any:
+        return CliRunner().invoke(
+            main, ["rollback", "churn", "--yes", "--config", str(config)], catch_exceptions=False
+        )
+
+    engine = ActionEngine(make_config(TARGET, kubeconfig=kube.kubeconfig, mlflow_uri=proxy.url))
+    try:
+        assert engine.apply(engine.plan("promote", "churn")).status == "applied"
+        assert _aliases(uri)["champion"] == "4"
+        plan = engine.plan("rollback", "churn")
+        assert [s.system for s in plan.steps] == ["kubernetes", "mlflow"], plan_text(plan)
+        half = apply_holding_first_patch(kube, engine, plan, lambda: proxy.set("refuse"))
+        assert half.status == "partial", result_text(half)
+        assert kube.get("Deployment", "ml", "churn")["spec"]["template"] == original
+        assert _aliases(uri)["champion"] == "4"
+        rolled_back = kube.get("Deployment", "ml", "churn")
+
+        # MLflow still down: refused (exit 1), nothing written.
+        kube.clear_log()
+        out = cli_rollback()
+        assert out.exit_code == 1, out.output
+        assert "may have left the champion alias unmoved" in out.output
+        assert kube.request_count(method="PATCH") == 0
+
+        # MLflow back: only the champion move is planned and applied; the cluster is untouched.
+        proxy.set("pass")
+        out = cli_rollback()
+        assert out.exit_code == 0, out.output
+        assert "finishing the rollback" in out.output
+        assert "move champion back v4 → v3" in out.output
+        assert "[kubernetes]" not in out.output
+        assert kube.request_count(method="PATCH") == 0
+        assert kube.get("Deployment", "ml", "churn") == rolled_back
+        assert _aliases(uri)["champion"] == "3"
+        assert [r["status"] for r in audit_log.read() if r["phase"] == "result"] == [
+            "applied",
+            "partial",
+            "applied",
+        ]
+
+        # Complete now: the next rollback is kubectl's undo again (back to v4), whole.
+        again = engine.plan("rollback", "churn")
+        assert [s.system for s in again.steps] == ["kubernetes", "mlflow"], plan_text(again)
+        assert "(v3 → v4)" in again.steps[0].summary
+    finally:
+        engine.close()
+        proxy.stop()

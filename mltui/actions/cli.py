@@ -66,12 +66,19 @@ def _state_for_retrain(config: Config, model: ModelConfig) -> Any:
         collector.close()
 
 
-def _partial_hint(action: str, model: str, result: Result) -> str:
+def _partial_hint(action: str, model: str, result: Result, kind: str | None) -> str:
     missing = "; ".join(f"[{s.system}] {s.summary}" for s in result.not_done)
     if action == "promote":
         # A promote re-plans from the live state, so a new run plans only what is missing.
         return f"mltui: not done: {missing}. Run `mltui promote {model}` again: it plans only what is missing."
-    # A second rollback would roll the cluster back once more: finish by hand instead.
+    if action == "rollback" and kind == "Deployment":
+        # The rollback recorded on the Deployment what it wrote and the champion it saw,
+        # so a new run finishes it instead of undoing the cluster once more.
+        return (
+            f"mltui: not done: {missing}. Run `mltui rollback {model}` again: it plans only "
+            "what is missing (the cluster is not rolled back twice)."
+        )
+    # Elsewhere a second rollback could roll the cluster back once more: finish by hand.
     return f"mltui: not done: {missing}. Finish these step(s) by hand (they are in the audit log)."
 
 
@@ -158,7 +165,8 @@ def run_action(
                 click.echo(result_text(retried))
                 return _exit_code(retried)
         if result.status == "partial" and not as_json:
-            click.echo(_partial_hint(action, model, result), err=True)
+            kind = model_config.target.kind if model_config.target is not None else None
+            click.echo(_partial_hint(action, model, result, kind), err=True)
         if as_json:
             _emit_json(result.plan, result)
         return _exit_code(result)

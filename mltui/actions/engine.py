@@ -32,8 +32,10 @@ from typing import Any
 
 from mltui.actions import kube, registry, retrain
 from mltui.actions.audit import AuditLog, Who, now_iso, who_am_i
+from mltui.actions.kube import TargetRef
 from mltui.actions.kubeapi import KubeApi, KubeError
 from mltui.actions.plan import ActionName, Outcome, Plan, Result, Status, Step, StepResult
+from mltui.actions.registry import RegistryState
 from mltui.config import Config, ModelConfig
 from mltui.fleet import ModelState
 from mltui.secrets import error_text, redact
@@ -160,11 +162,25 @@ class ActionEngine:
         base = replace(base, target=label, protected=protected, context=api.context)
         last = self._last_action(action, model, api)
         revision = kube.parse_revision(to_revision) if action == "rollback" else 0
+        # The registry is read first: a Deployment rollback records the champion it saw.
+        state: RegistryState | None = None
+        registry_problem: str | None = None
+        if self.config.mlflow_uri:
+            try:
+                state = registry.read_state(self.registry(), model.registry_name)
+            except registry.RegistryError as exc:
+                registry_problem = str(exc)
+        if ref.kind == "Deployment" and action == "rollback" and revision == 0:
+            resumed = self._finish_rollback(api, ref, base, last, state, registry_problem)
+            if resumed is not None:
+                return resumed
         if ref.kind == "Deployment":
             cluster = (
                 kube.plan_deployment_promote(api, ref, last)
                 if action == "promote"
-                else kube.plan_deployment_rollback(api, ref, last, revision)
+                else kube.plan_deployment_rollback(
+                    api, ref, last, revision, state.champion if state is not None else None
+                )
             )
         elif ref.kind == "InferenceService":
             if revision:
@@ -182,10 +198,8 @@ class ActionEngine:
         steps: list[Step] = list(cluster.steps)
         notes: list[str] = list(cluster.notes)
         if self.config.mlflow_uri:
-            try:
-                state = registry.read_state(self.registry(), model.registry_name)
-            except registry.RegistryError as exc:
-                notes.append(f"{exc} — the champion alias will not be moved")
+            if state is None:
+                notes.append(f"{registry_problem} — the champion alias will not be moved")
             else:
                 if action == "promote":
                     version = cluster.serving_after or state.challenger
@@ -202,6 +216,59 @@ class ActionEngine:
             return replace(
                 base, refusal=f"nothing to {what}: " + "; ".join(notes), notes=tuple(notes)
             )
+        return replace(base, steps=tuple(steps), notes=tuple(notes))
+
+    def _finish_rollback(
+        self,
+        api: KubeApi,
+        ref: TargetRef,
+        base: Plan,
+        last: str,
+        state: RegistryState | None,
+        registry_problem: str | None,
+    ) -> Plan | None:
+        """The plan that finishes a half-done Deployment rollback, or None (plan a new one).
+
+        The last mltui rollback recorded on the Deployment the champion it saw and the
+        template it wrote. If the Deployment still holds that template and the registry
+        still shows that champion, the rollback's registry step never happened: plan
+        only what is missing (the alias move, a canary still scaled up) instead of
+        undoing the cluster once more (kubectl's undo would go back to the version we
+        just left). When MLflow cannot be read to tell, refuse rather than guess.
+        """
+        dep = api.get(kube.DEPLOYMENTS, ref.namespace, ref.name)
+        record = kube.unfinished_rollback(dep)
+        if record is None or not self.config.mlflow_uri:
+            return None
+        by = f"by {record.get('user') or '?'} at {record.get('time') or '?'}"
+        if state is None:
+            return replace(
+                base,
+                refusal=(
+                    f"the last rollback of {ref.name} ({by}) may have left the champion alias "
+                    f"unmoved, and MLflow cannot be read to check ({registry_problem}); "
+                    "rolling back again now would undo the cluster once more. Retry when MLflow "
+                    "answers, or pass --to-revision to roll the cluster back anyway"
+                ),
+            )
+        if state.champion != record["champion"]:
+            return None  # the registry moved on: that rollback finished (or was overridden)
+        target = registry.rollback_version(state, record.get("to_version"))
+        more, extra = registry.plan_rollback(state, target)
+        if not more:
+            return None
+        steps: list[Step] = []
+        canary = kube.scale_canary_to_zero(api, ref, last)
+        if canary is not None:
+            steps.append(canary)
+        steps += more
+        notes = [
+            f"finishing the rollback {by}: {ref.name} already runs revision "
+            f"{record.get('revision')} (v{record.get('to_version') or '?'}) and champion is "
+            f"still v{state.champion}; only the missing step(s) are planned, the cluster is not "
+            "rolled back again",
+            *extra,
+        ]
         return replace(base, steps=tuple(steps), notes=tuple(notes))
 
     def _plan_alias(

@@ -22,6 +22,7 @@ annotation and hash label, and patches only the template.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 from collections.abc import Iterable
@@ -521,6 +522,48 @@ def plan_deployment_promote(api: KubeApi, target: TargetRef, last_action: str) -
     return ClusterPlan(tuple(steps), tuple(notes), None, before, after)
 
 
+def template_digest(template: dict[str, Any]) -> str:
+    """A short fingerprint of a pod template (hash label stripped), to recognise it later."""
+    text = json.dumps(
+        _without_label(template, DEPLOYMENT_HASH_LABEL), sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def unfinished_rollback(dep: dict[str, Any]) -> dict[str, Any] | None:
+    """What the last mltui rollback of ``dep`` recorded, if it may have left the registry behind.
+
+    A Deployment rollback records in its last-action annotation the champion alias it
+    saw, the version it rolled the cluster to and the template it wrote. When the
+    Deployment still holds exactly that template and that rollback meant to move the
+    champion (seen ≠ target), a second ``mltui rollback`` must finish it — not roll
+    the cluster back once more (kubectl's undo ping-pongs between two revisions).
+    The engine then compares the recorded champion with the registry's.
+    Returns the record (plus who/when) or None.
+    """
+    meta = dep.get("metadata") or {}
+    raw = (meta.get("annotations") or {}).get(LAST_ACTION_ANNOTATION)
+    try:
+        data = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("by") != "mltui" or data.get("action") != "rollback":
+        return None
+    record = data.get("rollback")
+    if not isinstance(record, dict) or not record.get("champion"):
+        return None
+    if record.get("champion") == record.get("to_version"):
+        return None  # that rollback planned no registry move
+    if record.get("template") != template_digest((dep.get("spec") or {}).get("template") or {}):
+        return None  # the template changed since: not what that rollback left
+    return {**record, "user": data.get("user"), "time": data.get("time")}
+
+
+def scale_canary_to_zero(api: KubeApi, target: TargetRef, last_action: str) -> Step | None:
+    """The step scaling the target's canary Deployment to 0, or None (none, or already 0)."""
+    return _scale_canary_to_zero(api, target, last_action)
+
+
 def _scale_canary_to_zero(api: KubeApi, target: TargetRef, last_action: str) -> Step | None:
     if not target.canary:
         return None
@@ -549,9 +592,18 @@ def _scale_canary_to_zero(api: KubeApi, target: TargetRef, last_action: str) -> 
 
 
 def plan_deployment_rollback(
-    api: KubeApi, target: TargetRef, last_action: str, to_revision: int
+    api: KubeApi,
+    target: TargetRef,
+    last_action: str,
+    to_revision: int,
+    champion: str | None = None,
 ) -> ClusterPlan:
-    """kubectl rollout undo on the stable Deployment; scale any canary to 0."""
+    """kubectl rollout undo on the stable Deployment; scale any canary to 0.
+
+    ``champion``: the registry's champion alias now (None: unknown or no MLflow). It is
+    recorded with the written template in the last-action annotation, so a rerun after
+    a half-done rollback can tell (see :func:`unfinished_rollback`).
+    """
     dep = api.get(DEPLOYMENTS, target.namespace, target.name)
     current = dep["spec"]["template"]
     before = template_version(current)
@@ -589,6 +641,14 @@ def plan_deployment_rollback(
         for k, v in ((rs.get("metadata") or {}).get("annotations") or {}).items():
             if k not in ANNOTATIONS_TO_SKIP:
                 annotations[k] = v
+        if champion is not None:
+            record = {
+                "revision": rev,
+                "to_version": after,
+                "template": template_digest(template),
+                "champion": champion,
+            }
+            last_action = last_action_value({**json.loads(last_action), "rollback": record})
         annotations[LAST_ACTION_ANNOTATION] = last_action
         obj = DEPLOYMENTS.object(target.namespace, target.name)
         changes = _changes(obj, current, template, "spec.template")
