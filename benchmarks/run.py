@@ -183,9 +183,21 @@ def bench_collect(
             for name, source in results[n]["sources"].items():
                 status = "ok" if source["status"] == "ok" else f"ERROR: {source['error']}"
                 rows.append([n, name, source["latency_ms"], source["requests"], status])
+        rows = [
+            [n, name, source["latency_ms"], source["requests"]]
+            for n in sizes
+            for name, source in patient[n]["sources"].items()
+        ]
         say(
             table(
-                "2b. Per-source latency and requests of the last poll",
+                "2b. Per-source latency of one poll with 120 s timeouts (what a poll really costs)",
+                ["models", "source", "ms", "requests"],
+                rows,
+            )
+        )
+        say(
+            table(
+                "2c. Per-source latency and requests of the last timed poll (default 5 s timeouts)",
                 ["models", "source", "ms", "requests", "status"],
                 rows,
             )
