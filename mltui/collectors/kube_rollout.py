@@ -142,16 +142,48 @@ def _first_image(template: Any) -> str | None:
     return containers[0].get("image") if containers else None
 
 
-def owned_by(rses: Iterable[Obj], kind: str, name: str) -> list[Obj]:
-    """ReplicaSets whose ownerReferences name this owner."""
-    return [
-        rs
-        for rs in rses
-        if any(
-            o.get("kind") == kind and o.get("name") == name
-            for o in _get(rs, "metadata", "ownerReferences") or []
-        )
-    ]
+class ReplicaSetIndex:
+    """The ReplicaSets of one namespaced LIST, grouped by owner once.
+
+    Built once per LIST, so finding a Deployment's (or Rollout's) ReplicaSets costs
+    O(its own ReplicaSets) instead of a scan of every ReplicaSet in the namespace —
+    at 1,000 models the scan per owner made a poll quadratic. Owners are keyed by
+    (kind, name): within one namespace that names one live owner, and it also
+    matches hand-written objects whose ownerReferences carry no (or a placeholder) uid.
+    """
+
+    def __init__(self, replicasets: Iterable[Obj]) -> None:
+        self._by_owner: dict[tuple[str, str], list[Obj]] = {}
+        for rs in replicasets:
+            refs = _get(rs, "metadata", "ownerReferences")
+            if not isinstance(refs, Sequence) or isinstance(refs, str):
+                continue
+            owners: set[tuple[str, str]] = set()  # an owner named twice lists the RS once
+            for ref in refs:
+                kind, name = _get(ref, "kind"), _get(ref, "name")
+                if isinstance(kind, str) and isinstance(name, str):
+                    owners.add((kind, name))
+            for owner in owners:
+                self._by_owner.setdefault(owner, []).append(rs)
+
+    def owned_by(self, kind: str, name: str) -> list[Obj]:
+        """ReplicaSets whose ownerReferences name this owner, in LIST order."""
+        return list(self._by_owner.get((kind, name), ()))
+
+
+ReplicaSets = Sequence[Obj] | ReplicaSetIndex
+"""ReplicaSets as listed, or already indexed by owner (what the collector passes)."""
+
+
+def owned_by(rses: ReplicaSets | None, kind: str, name: str) -> list[Obj]:
+    """ReplicaSets whose ownerReferences name this owner.
+
+    Pass a :class:`ReplicaSetIndex` when looking up many owners in one LIST; a plain
+    sequence is indexed on the spot (fine for one owner)."""
+    if rses is None:
+        return []
+    index = rses if isinstance(rses, ReplicaSetIndex) else ReplicaSetIndex(rses)
+    return index.owned_by(kind, name)
 
 
 def history_of(rses: Iterable[Obj], annotation: str) -> tuple[Revision, ...]:
@@ -220,7 +252,7 @@ def deployment_rollout(
     deploy: Obj,
     *,
     canary: Obj | None,
-    replicasets: Sequence[Obj] | None,
+    replicasets: ReplicaSets | None,
     context: str | None,
 ) -> Rollout:
     """A Deployment (with its optional canary Deployment and ReplicaSets) as a Rollout."""
@@ -231,7 +263,7 @@ def deployment_rollout(
     )
     name = str(meta.get("name"))
     state, message = deployment_state(deploy)
-    rses = owned_by(replicasets or [], "Deployment", name)
+    rses = owned_by(replicasets, "Deployment", name)
     revision = _get(meta, "annotations", DEPLOY_REVISION)
 
     canary_version = canary_weight = canary_hash = None
@@ -243,7 +275,7 @@ def deployment_rollout(
             canary_weight = round(100 * canary_ready / (canary_ready + stable_ready))
             canary_version = version_from_template(_get(canary, "spec", "template"))
             canary_name = str(_get(canary, "metadata", "name"))
-            canary_rses = owned_by(replicasets or [], "Deployment", canary_name)
+            canary_rses = owned_by(replicasets, "Deployment", canary_name)
             canary_hash = _hash_of(
                 canary_rses,
                 DEPLOY_REVISION,
@@ -342,14 +374,14 @@ def argo_phase(ro: Obj) -> tuple[RolloutState, str]:
     return "healthy", ""
 
 
-def argo_rollout(ro: Obj, *, replicasets: Sequence[Obj] | None, context: str | None) -> Rollout:
+def argo_rollout(ro: Obj, *, replicasets: ReplicaSets | None, context: str | None) -> Rollout:
     meta, spec, status = ro.get("metadata") or {}, ro.get("spec") or {}, ro.get("status") or {}
     name = str(meta.get("name"))
     state, message = argo_phase(ro)
     steps = _get(spec, "strategy", "canary", "steps") or []
     stable, current = status.get("stableRS"), status.get("currentPodHash")
     in_flight = bool(current) and stable != current
-    rses = owned_by(replicasets or [], "Rollout", name)
+    rses = owned_by(replicasets, "Rollout", name)
     spec_version = version_from_template(spec.get("template"))
     serving, canary_version, weight = spec_version, None, None
     if in_flight:

@@ -11,7 +11,9 @@ cost no pydantic work. Requests are bounded:
   concurrently across contexts and namespaces;
 - every call has ``_request_timeout`` (``[kubernetes] timeout``, default 5 s); the
   client retries a dropped connection once and never sleeps on Retry-After; the
-  whole poll waits at most the timeout for its LISTs.
+  whole poll waits at most the timeout for its LISTs;
+- each LIST is indexed once per poll (objects by name, ReplicaSets by owner), so a
+  model costs a few dict lookups and its own objects: a poll is linear in the fleet.
 
 A failed LIST (403, 500, timeout…) becomes an error on the models it would have
 served — a 403 names the verb, the resource and the namespace — and the others
@@ -32,6 +34,7 @@ from typing import Any
 from mltui import secrets
 from mltui.collectors.base import Source, SourceError
 from mltui.collectors.kube_rollout import (
+    ReplicaSetIndex,
     argo_rollout,
     deployment_rollout,
     inference_service_rollout,
@@ -97,6 +100,43 @@ class Placement:
 
 class ListError(Exception):
     """A LIST that failed, phrased for the user."""
+
+
+def _meta(obj: dict[str, Any]) -> dict[str, Any]:
+    """An object's metadata, or {} when it is missing or not a mapping."""
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, dict) else {}
+
+
+class _Indexed:
+    """Lookups into one poll's LISTs, each index built once, on first use.
+
+    A poll answers every model from the same few LISTs; rebuilding a name index (or
+    scanning every ReplicaSet) per model made a 1,000-model poll quadratic. Here each
+    LIST is indexed once, so every per-model step is a dict lookup plus the model's
+    own objects.
+    """
+
+    def __init__(self, lists: dict[ListKey, list[dict[str, Any]] | ListError]) -> None:
+        self._lists = lists
+        self._by_name: dict[ListKey, dict[str, dict[str, Any]]] = {}
+        self._owners: dict[ListKey, ReplicaSetIndex | None] = {}
+
+    def by_name(self, key: ListKey) -> dict[str, dict[str, Any]]:
+        """The objects of one LIST by name (empty if that LIST failed or was not made)."""
+        if key not in self._by_name:
+            objects = self._lists.get(key)
+            self._by_name[key] = {
+                str(_meta(o).get("name")): o for o in (objects if isinstance(objects, list) else [])
+            }
+        return self._by_name[key]
+
+    def replicasets(self, key: ListKey) -> ReplicaSetIndex | None:
+        """The ReplicaSets of one LIST grouped by owner; None if that LIST failed."""
+        if key not in self._owners:
+            objects = self._lists.get(key)
+            self._owners[key] = ReplicaSetIndex(objects) if isinstance(objects, list) else None
+        return self._owners[key]
 
 
 class KubernetesSource(Source[Rollout]):
@@ -338,36 +378,30 @@ class KubernetesSource(Source[Rollout]):
                 self.client(context)
             except Exception as exc:  # noqa: BLE001 - a broken context fails only its models
                 broken[context] = f"context {context}: {error_text(exc)}"
-        keys: list[ListKey] = []
+        keys: dict[ListKey, None] = {}  # ordered set: one LIST per (context, kind, namespace)
         for name, p in placed.items():
             if p.context in broken:
                 errors[name] = broken[p.context]
                 continue
             for kind in NEEDS[p.kind]:
-                key = (p.context, kind, p.namespace)
-                if key not in keys:
-                    keys.append(key)
-        lists = self._list_all(keys)
-
-        def items(
-            context: str, kind: str, namespace: str
-        ) -> list[dict[str, Any]] | ListError | None:
-            return lists.get((context, kind, namespace))
+                keys[(p.context, kind, p.namespace)] = None
+        lists = self._list_all(list(keys))
+        indexed = _Indexed(lists)
 
         for name, p in placed.items():
             if name in errors:
                 continue
-            objects = items(p.context, p.kind, p.namespace)
+            key = (p.context, p.kind, p.namespace)
+            objects = lists.get(key)
             if isinstance(objects, ListError):
                 errors[name] = str(objects)
                 continue
-            by_name = {str((o.get("metadata") or {}).get("name")): o for o in objects or []}
+            by_name = indexed.by_name(key)
             obj = by_name.get(p.name)
             if obj is None:
                 errors[name] = f'{p.kind} "{p.namespace}/{p.name}" not found (context {p.context})'
                 continue
-            rses = items(p.context, "ReplicaSet", p.namespace)
-            replicasets = rses if isinstance(rses, list) else None
+            replicasets = indexed.replicasets((p.context, "ReplicaSet", p.namespace))
             try:
                 if p.kind == "Deployment":
                     values[name] = deployment_rollout(
@@ -416,29 +450,47 @@ class KubernetesSource(Source[Rollout]):
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
+        # Index each kind's objects by their model label once: matching every model
+        # against every labelled object was O(models x objects).
+        labelled: dict[str, dict[str, list[tuple[int, dict[str, Any]]]]] = {}
+        for kind, objects in found.items():
+            by_label = labelled.setdefault(kind, {})
+            for position, obj in enumerate(objects):
+                labels = _meta(obj).get("labels")
+                value = labels.get(MODEL_LABEL) if isinstance(labels, dict) else None
+                if isinstance(value, str):
+                    by_label.setdefault(value, []).append((position, obj))
+
         out = []
         for model in models:
             if model.target is not None:
                 out.append(model)
                 continue
-            target = self._match(model, found)
+            target = self._match(model, labelled)
             out.append(model.model_copy(update={"target": target}) if target else model)
         return out
 
     @staticmethod
-    def _match(model: ModelConfig, found: dict[str, list[dict[str, Any]]]) -> Target | None:
+    def _match(
+        model: ModelConfig, labelled: dict[str, dict[str, list[tuple[int, dict[str, Any]]]]]
+    ) -> Target | None:
+        """The target of ``model`` among the labelled objects (indexed kind -> label value)."""
         wanted = {model.registry_name, model.name}
         for kind in DISCOVERY_ORDER:
+            by_label = labelled.get(kind, {})
+            # Both wanted names, back in LIST order (the first stable object wins).
             hits = [
-                o
-                for o in found.get(kind, [])
-                if ((o.get("metadata") or {}).get("labels") or {}).get(MODEL_LABEL) in wanted
+                obj
+                for _, obj in sorted(
+                    (hit for value in wanted for hit in by_label.get(value, ())),
+                    key=lambda hit: hit[0],
+                )
             ]
             if not hits:
                 continue
 
             def is_canary(o: dict[str, Any]) -> bool:
-                meta = o.get("metadata") or {}
+                meta = _meta(o)
                 return (meta.get("labels") or {}).get(TRACK_LABEL) == "canary" or str(
                     meta.get("name", "")
                 ).endswith("-canary")
