@@ -1,13 +1,26 @@
 """The MLflow collector: registered models, their versions, aliases and run lineage.
 
-Per model and poll it makes two cheap requests — the registered model (aliases and
-tags: ``search_model_versions`` returns versions with *empty* aliases, so aliases
-are only read here) and the newest page of versions (``search_model_versions``
-ordered by version number, newest first, paged with page tokens up to
-``[mlflow] max_versions``; version tags and status come fresh with it). What is
-expensive and immutable is cached across polls: the source run of each version
-(metrics, params, dataset inputs), fetched once per run id. A run that is still
-running is not cached, since it may still log.
+A poll reads the whole fleet page-wise, so its request count grows with pages of
+results, not with models (issue 9: two requests per model took 45 s at 1,000):
+
+- **registered models** (aliases and tags; ``search_model_versions`` returns versions
+  with *empty* aliases, so aliases are only read here): one ``name IN (…)`` search
+  when the fleet's names fit one filter; otherwise the registry's first page of up
+  to 1,000 models, filtered here — one request when the registry fits that page (the
+  usual case when the fleet is most of it) — and ``name IN (…)`` searches for the
+  rest once the registry is known to be bigger;
+- **versions**: ``search_model_versions`` with ``name IN (…)`` in chunks (the filter
+  travels in the URL, see :data:`~mltui.collectors.mlflow_client.MAX_FILTER_CHARS`),
+  ordered by name then version number, newest first, following page tokens and
+  keeping the newest ``[mlflow] max_versions`` of each model. When a page ends
+  inside a model that already has its newest N, the search restarts without the
+  models it has seen, so a model with thousands of versions costs no extra pages;
+- an alias pointing below a model's newest N (an old champion) is read on its own.
+
+What is expensive and immutable is cached across polls: the source run of each
+version (metrics, params, dataset inputs), fetched once per run id. A run that is
+still running is not cached, since it may still log. Aliases, tags, versions and
+their status are read fresh on every poll.
 
 A registered model that does not exist is an error of that model only; a server
 that cannot be reached fails the whole poll at once (no per-model timeouts piling
@@ -25,10 +38,14 @@ from typing import Any
 
 from mltui.collectors.base import Source, SourceError
 from mltui.collectors.mlflow_client import (
+    MAX_FILTER_CHARS,
     MlflowUnavailable,
     describe_error,
     error_code,
     make_client,
+    name_chunks,
+    name_in_filter,
+    quote_name,
     request_timeout,
 )
 from mltui.config import Config, ModelConfig
@@ -68,8 +85,14 @@ class MlflowSource(Source[Registry]):
 
     name = "mlflow"
 
-    page_size: int = 100
-    """Page size of version and registered-model searches (tests lower it to see paging)."""
+    page_size: int = 1000
+    """Page size of version searches (tests lower it to see paging)."""
+
+    registry_page_size: int = 1000
+    """Page size of registered-model searches (MLflow's server allows at most 1,000)."""
+
+    filter_chars: int = MAX_FILTER_CHARS
+    """Longest URL-encoded ``name IN (…)`` filter (tests lower it to see chunking)."""
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
@@ -79,6 +102,8 @@ class MlflowSource(Source[Registry]):
         self._runs_lock = threading.Lock()
         self.run_fetches = 0
         """Source runs fetched so far (the cache keeps this from growing on every poll)."""
+        self._registry_exceeds_page = False
+        """Set once a listing showed the registry holds more than one page of models."""
 
     # ------------------------------------------------------------------ timing
 
@@ -126,27 +151,120 @@ class MlflowSource(Source[Registry]):
 
     def fetch(self, models: Sequence[ModelConfig]) -> tuple[dict[str, Registry], dict[str, str]]:
         client = self.client
+        names = list(dict.fromkeys(model.registry_name for model in models))
+        searchable = [name for name in names if quote_name(name) is not None]
+        try:
+            found = self._registered_models(client, searchable)
+            versions = self._versions(client, [name for name in searchable if name in found])
+        except Exception as exc:
+            raise self._fail(exc) from None
+
+        registries: dict[str, Registry] = {}
+        name_errors: dict[str, str] = {}
+        for name, rm in found.items():
+            try:
+                registries[name] = self._registry(client, rm, versions.get(name, []))
+            except Exception as exc:
+                if error_code(exc) in PER_MODEL_ERRORS:
+                    name_errors[name] = error_text(exc)
+                else:
+                    raise self._fail(exc) from None
+
         values: dict[str, Registry] = {}
         errors: dict[str, str] = {}
         for model in models:
-            try:
-                values[model.name] = self.registry(client, model.registry_name)
-            except Exception as exc:
-                if error_code(exc) == "RESOURCE_DOES_NOT_EXIST":
-                    errors[model.name] = f"registered model {model.registry_name} not found"
-                elif error_code(exc) in PER_MODEL_ERRORS:
-                    errors[model.name] = error_text(exc)
-                else:
-                    raise self._fail(exc) from None
+            name = model.registry_name
+            if name in registries:
+                values[model.name] = registries[name]
+            elif name in name_errors:
+                errors[model.name] = name_errors[name]
+            elif quote_name(name) is None:
+                errors[model.name] = (
+                    f"registered model {name}: a name with both ' and \" cannot be searched"
+                )
+            else:
+                errors[model.name] = f"registered model {name} not found"
         return values, errors
 
-    def registry(self, client: Any, name: str) -> Registry:
-        """One registered model: aliases and tags fresh, run facts from the cache."""
-        rm = self._call(client.get_registered_model, name)
+    # ------------------------------------------------------------------ batched reads
+
+    def _registered_models(self, client: Any, names: Sequence[str]) -> dict[str, Any]:
+        """The registered models among ``names`` that exist, by name (aliases, tags)."""
+        wanted = set(names)
+        found: dict[str, Any] = {}
+        chunks = name_chunks(names, self.filter_chars)
+        if len(chunks) > 1 and not self._registry_exceeds_page:
+            # Many names: one page of the whole registry is cheaper than several
+            # filtered searches when the registry fits it (the fleet is most of it).
+            page = self._call(
+                client.search_registered_models,
+                max_results=self.registry_page_size,
+                order_by=["name ASC"],
+            )
+            found.update((rm.name, rm) for rm in page if rm.name in wanted)
+            if not getattr(page, "token", None):
+                return found
+            # A bigger registry: from now on ask for the fleet's names only.
+            self._registry_exceeds_page = True
+            chunks = name_chunks([name for name in names if name not in found], self.filter_chars)
+        for chunk in chunks:
+            token: str | None = None
+            while True:
+                page = self._call(
+                    client.search_registered_models,
+                    filter_string=name_in_filter(chunk),
+                    max_results=self.registry_page_size,
+                    order_by=["name ASC"],
+                    page_token=token,
+                )
+                found.update((rm.name, rm) for rm in page if rm.name in wanted)
+                token = getattr(page, "token", None)
+                if not token or not page:
+                    break
+        return found
+
+    def _versions(self, client: Any, names: Sequence[str]) -> dict[str, list[Any]]:
+        """The newest ``max_versions`` versions of each of ``names``, newest first."""
+        newest: dict[str, list[Any]] = {name: [] for name in names}
+        kept: set[tuple[str, str]] = set()  # (name, version): offset pages may repeat one
+        for chunk in name_chunks(names, self.filter_chars):
+            pending = list(chunk)
+            seen: set[str] = set()
+            token: str | None = None
+            while pending:
+                page = self._call(
+                    client.search_model_versions,
+                    filter_string=name_in_filter(pending),
+                    max_results=self.page_size,
+                    order_by=["name ASC", "version_number DESC"],
+                    page_token=token,
+                )
+                for mv in page:
+                    name, version = mv.name, str(mv.version)
+                    seen.add(name)
+                    have = newest.get(name)
+                    if have is None or len(have) >= self.max_versions or (name, version) in kept:
+                        continue
+                    have.append(mv)
+                    kept.add((name, version))
+                token = getattr(page, "token", None)
+                if not token or not page:
+                    break
+                if len(newest.get(page[-1].name, ())) >= self.max_versions:
+                    # The page ended inside a model that has its newest N: the rest of its
+                    # versions are of no use, so search again without the models seen
+                    # (ordered by name, they are complete) instead of paging through them.
+                    pending = [name for name in pending if name not in seen]
+                    token = None
+        return newest
+
+    def _registry(self, client: Any, rm: Any, raw: list[Any]) -> Registry:
+        """One registered model from its search results; run facts from the cache."""
+        name = str(rm.name)
         aliases = {str(alias): str(version) for alias, version in (rm.aliases or {}).items()}
         tags = {str(k): str(v) for k, v in (rm.tags or {}).items()}
 
-        raw = self._newest_versions(client, name)
+        raw = list(raw)
         seen = {str(mv.version) for mv in raw}
         # An alias may point below the newest window (an old champion): read it too,
         # so registry.version(champion) always has its metrics.
@@ -163,25 +281,6 @@ class MlflowSource(Source[Registry]):
             reverse=True,
         )
         return Registry(name=name, versions=tuple(versions), aliases=aliases, tags=tags)
-
-    def _newest_versions(self, client: Any, name: str) -> list[Any]:
-        """Up to ``max_versions`` versions, newest first, following page tokens."""
-        quote = '"' if "'" in name else "'"
-        found: list[Any] = []
-        token: str | None = None
-        while len(found) < self.max_versions:
-            page = self._call(
-                client.search_model_versions,
-                filter_string=f"name={quote}{name}{quote}",
-                max_results=min(self.page_size, self.max_versions - len(found)),
-                order_by=["version_number DESC"],
-                page_token=token,
-            )
-            found.extend(page)
-            token = getattr(page, "token", None)
-            if not token or not page:
-                break
-        return found[: self.max_versions]
 
     def _version(self, client: Any, mv: Any, aliases: tuple[str, ...]) -> ModelVersion:
         facts = self._run_facts(client, mv.run_id) if mv.run_id else _NO_RUN
@@ -243,7 +342,7 @@ class MlflowSource(Source[Registry]):
             while True:
                 page = self._call(
                     client.search_registered_models,
-                    max_results=self.page_size,
+                    max_results=self.registry_page_size,
                     order_by=["name ASC"],
                     page_token=token,
                 )

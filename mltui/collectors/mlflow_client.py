@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 from mltui import secrets
 from mltui.config import Config
@@ -31,6 +33,12 @@ AUTH_VARIABLES = ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME", "MLFLOW_T
 MAX_RETRIES = 1
 """One retry: a dropped connection or a 503 gets a second chance, a dead server does not
 get seven. urllib3 retries the first time without sleeping, so backoff never adds up."""
+
+
+MAX_FILTER_CHARS = 6000
+"""Longest ``name IN (…)`` search filter per request, URL-encoded. MLflow's searches are
+GETs with the filter in the query string, and proxies in front of a tracking server
+commonly cap a request line at 8 KB (nginx's default); uvicorn's limit is 16 KB."""
 
 
 class MlflowUnavailable(Exception):
@@ -127,3 +135,44 @@ def describe_error(exc: BaseException, uri: str | None, timeout: float) -> str:
     if "timed out" in lowered or "timeout" in lowered:
         return f"MLflow at {secrets.redact(uri)} did not answer within {timeout:g}s"
     return secrets.error_text(exc)
+
+
+# ---------------------------------------------------------------------- search filters
+
+
+def quote_name(name: str) -> str | None:
+    """``name`` as a string literal of MLflow's search syntax, or None if it cannot be one.
+
+    MLflow's filter parser takes '…' or "…" and has no escapes (verified on 3.17:
+    ``'it''s'`` and ``'it\\'s'`` match nothing), so a name holding both quote kinds
+    cannot be searched for.
+    """
+    if "'" not in name:
+        return f"'{name}'"
+    if '"' not in name:
+        return f'"{name}"'
+    return None
+
+
+def name_in_filter(names: Sequence[str]) -> str:
+    """``name IN ('a', 'b', …)`` for names :func:`quote_name` accepts."""
+    return "name IN (" + ", ".join(q for q in map(quote_name, names) if q) + ")"
+
+
+def name_chunks(names: Sequence[str], limit: int = MAX_FILTER_CHARS) -> list[list[str]]:
+    """``names`` (each quotable) split so each chunk's :func:`name_in_filter` stays under
+    ``limit`` characters once URL-encoded; order kept, every chunk non-empty."""
+    chunks: list[list[str]] = []
+    size = limit  # forces a first chunk
+    for name in names:
+        quoted = quote_name(name)
+        if quoted is None:
+            continue
+        cost = len(quote_plus(quoted + ", "))
+        if chunks and size + cost <= limit:
+            chunks[-1].append(name)
+            size += cost
+        else:
+            chunks.append([name])
+            size = len(quote_plus("name IN ()")) + cost
+    return chunks
