@@ -78,6 +78,22 @@ def _start_resource_tracker() -> None:
         sys.stderr = saved
 
 
+def _stop_resource_tracker() -> None:
+    """Stop the tracker the worker pool needed, so mltui leaves no process behind.
+
+    It would exit with mltui anyway; this matters when mltui runs inside a longer-lived
+    process (tests, an embedding app). ``_stop`` is private; without it, do nothing.
+    """
+    from multiprocessing import resource_tracker
+
+    stop = getattr(resource_tracker._resource_tracker, "_stop", None)
+    if stop is not None:
+        try:
+            stop()
+        except Exception:  # noqa: BLE001 - best effort on the way out
+            pass
+
+
 class DriftSource(Source[Drift]):
     """The "drift" collector: Evidently drift per model, computed in a worker process."""
 
@@ -121,7 +137,13 @@ class DriftSource(Source[Drift]):
         return values, errors
 
     def close(self) -> None:
-        self._kill_pool()
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.kill()
+            pool.shutdown(wait=True, cancel_futures=True)
+            _stop_resource_tracker()
         if self._http is not None:
             self._http.close()
             self._http = None
