@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any
 
 from mltui import secrets
+from mltui.collectors.kube_rollout import ReplicaSetIndex
 from mltui.collectors.kubernetes import KubernetesSource
 from mltui.config import Config
 from mltui.fleet import Rollout
@@ -452,3 +454,145 @@ def test_fleet_collect_carries_rollouts_and_errors(kube: KubeHandle) -> None:
     churn, fraud = snapshot.model("churn"), snapshot.model("fraud")
     assert churn is not None and churn.rollout is not None and churn.serving_version == "3"
     assert fraud is not None and fraud.rollout is None and "forbidden" in fraud.errors["kubernetes"]
+
+
+# ------------------------------------------------ work per poll is linear in the fleet
+
+
+class _CountedMeta(dict[str, Any]):
+    """An object's ``metadata`` that counts which keys the collector reads."""
+
+    reads: Counter[str] = Counter()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        _CountedMeta.reads[key] += 1
+        return super().get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        _CountedMeta.reads[key] += 1
+        return super().__getitem__(key)
+
+
+class _CountingSource(KubernetesSource):
+    """The real source over the real stand-in; listed objects' metadata count their reads."""
+
+    def list_objects(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        items = super().list_objects(*args, **kwargs)
+        for item in items:
+            item["metadata"] = _CountedMeta(item["metadata"])
+        return items
+
+
+def _name(i: int) -> str:
+    return f"d{i:03d}"
+
+
+def test_each_listed_object_is_read_a_bounded_number_of_times_at_10_and_500_models(
+    kube: KubeHandle,
+) -> None:
+    """Objects are indexed once per LIST: per-model steps never scan the whole namespace.
+
+    Before, every Deployment scanned every ReplicaSet for its owner and every model
+    rebuilt the name index: O(models x objects) reads, ~275,000 here at 500 models.
+    """
+    n_max = 500
+    for i in range(n_max):
+        kube.put(m.deployment(_name(i), version="1"))
+        if i % 7 == 0:  # a second revision: history ("2", "1")
+            kube.put(m.deployment(_name(i), version="2"))
+        if i % 10 == 0:
+            kube.put(m.canary_deployment(_name(i), version="9", replicas=1))
+    listed_rses = [rs["metadata"]["name"] for rs in kube.objects("ReplicaSet", "ml")]
+    listed = len(kube.objects("Deployment", "ml")) + len(listed_rses)
+    assert len(listed_rses) == n_max + n_max // 7 + 1 + n_max // 10
+
+    for n in (10, n_max):
+        models = []
+        for i in range(n):
+            target: dict[str, Any] = {"canary": f"{_name(i)}-canary"} if i % 10 == 0 else {}
+            models.append(model(_name(i), "Deployment", **target))
+        config = make_config(kube, models)
+        source = _CountingSource(config)
+        try:
+            _CountedMeta.reads.clear()
+            values, errors = source.fetch(config.models)
+        finally:
+            source.close()
+        assert errors == {} and len(values) == n
+
+        # Every ReplicaSet's owners are read once per poll, whatever the fleet size.
+        assert _CountedMeta.reads["ownerReferences"] == len(listed_rses)
+        # Names: the index reads each listed object once; each model its own few.
+        assert _CountedMeta.reads["name"] <= listed + 6 * n, _CountedMeta.reads
+
+        for i in range(n):
+            name = _name(i)
+            rollout = values[name]
+            versions = tuple(r.version for r in rollout.history)
+            assert versions == (("2", "1") if i % 7 == 0 else ("1",)), name
+            # Its own ReplicaSets only: "d010-<hash>", never "d010-canary-<hash>" or "d100-…".
+            own = {rs for rs in listed_rses if rs.rsplit("-", 1)[0] == name}
+            assert {r.name for r in rollout.history} == own, name
+            assert rollout.stable_hash == rollout.history[0].name.rsplit("-", 1)[1]
+            if i % 10 == 0:
+                (canary_rs,) = [rs for rs in listed_rses if rs.startswith(f"{name}-canary-")]
+                assert (rollout.canary_version, rollout.canary_weight) == ("9", 25)
+                assert rollout.canary_hash == canary_rs.rsplit("-", 1)[1]
+            else:
+                assert rollout.canary_hash is None and rollout.canary_weight is None
+
+
+def test_discovery_reads_each_labelled_object_a_bounded_number_of_times(
+    kube: KubeHandle,
+) -> None:
+    """Models are matched to labelled objects through an index, not a scan per model."""
+    n = 300
+    for i in range(n):
+        kube.put(m.deployment(_name(i), model=f"model-{i}"))
+        if i % 10 == 0:
+            kube.put(m.canary_deployment(_name(i), model=f"model-{i}"))
+    objects = n + n // 10
+    config = Config.model_validate(
+        {
+            "kubernetes": {"kubeconfig": str(kube.kubeconfig)},
+            "models": [{"name": f"model-{i}"} for i in range(n)] + [{"name": "orphan"}],
+        }
+    )
+    source = _CountingSource(config)
+    try:
+        _CountedMeta.reads.clear()
+        found = {mc.name: mc.target for mc in source.discover_targets(list(config.models))}
+    finally:
+        source.close()
+    # The index reads each object's labels once; a model reads its own hits' labels.
+    assert _CountedMeta.reads["labels"] <= objects + 2 * (n + n // 10), _CountedMeta.reads
+    assert found["orphan"] is None
+    for i in range(n):
+        target = found[f"model-{i}"]
+        assert target is not None
+        assert (target.kind, target.name, target.namespace) == ("Deployment", _name(i), "ml")
+        assert target.canary == (f"{_name(i)}-canary" if i % 10 == 0 else None)
+
+
+def test_replicaset_index_groups_by_owner_and_skips_malformed_references() -> None:
+    def rs(name: str, refs: Any) -> dict[str, Any]:
+        return {"metadata": {"name": name, "ownerReferences": refs}}
+
+    owner = {"kind": "Deployment", "name": "churn"}
+    listed = [
+        rs("churn-a", [owner]),
+        rs("churn-b", [owner, dict(owner)]),  # the same owner named twice: listed once
+        rs("shared", [owner, {"kind": "Rollout", "name": "churn"}]),
+        rs("other", [{"kind": "Deployment", "name": "fraud"}]),
+        rs("bad-1", "Deployment/churn"),
+        rs("bad-2", [None, "churn", {"kind": ["Deployment"], "name": "churn"}]),
+        rs("bad-3", {"kind": "Deployment", "name": "churn"}),
+        {"metadata": None},
+        {},
+    ]
+    index = ReplicaSetIndex(listed)
+    names = [r["metadata"]["name"] for r in index.owned_by("Deployment", "churn")]
+    assert names == ["churn-a", "churn-b", "shared"]  # LIST order
+    assert [r["metadata"]["name"] for r in index.owned_by("Rollout", "churn")] == ["shared"]
+    assert [r["metadata"]["name"] for r in index.owned_by("Deployment", "fraud")] == ["other"]
+    assert index.owned_by("Deployment", "nope") == []
