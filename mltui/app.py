@@ -32,6 +32,10 @@ from mltui.secrets import error_text
 DRIFT_MIN_INTERVAL = 60.0
 """Drift is recomputed at most this often (seconds), whatever the refresh interval."""
 
+POLL_SLOW_S = 1.0
+"""A fast poll shows "polling…" only once it has taken this long: a quick poll flips
+nothing on screen (each flip is a status-line rewrite an SSH link pays for)."""
+
 ACTIONS: tuple[str, ...] = ("promote", "rollback", "retrain")
 """Destructive actions: hidden and refused when the config is read_only."""
 
@@ -80,6 +84,8 @@ class MltuiApp(App[int]):
     """True while polling is paused (space)."""
     polling: reactive[bool] = reactive(False, repaint=False)
     """True while a fast poll is in flight."""
+    poll_slow: reactive[bool] = reactive(False, repaint=False)
+    """True once the poll in flight has taken longer than ``POLL_SLOW_S``."""
     poll_error: reactive[str | None] = reactive(None, repaint=False)
     """Why the last poll itself failed (the collector raised), if it did."""
 
@@ -97,6 +103,7 @@ class MltuiApp(App[int]):
         self.clock = clock
         self._poll_enabled = poll
         self._timer: Timer | None = None
+        self._slow_timer: Timer | None = None
         self._again = False
         """A refresh was asked for while a poll ran: poll again when it ends."""
         self._drift_snapshot: FleetSnapshot | None = None
@@ -152,7 +159,12 @@ class MltuiApp(App[int]):
             self._after_fast_poll()
             return
         self.polling = True
+        # Started with the poll, stopped when it ends: only a slow poll is shown.
+        self._slow_timer = self.set_timer(POLL_SLOW_S, self._mark_slow)
         self._collect(self.fast_sources, "fast")
+
+    def _mark_slow(self) -> None:
+        self.poll_slow = self.polling
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="collect")
     def _collect(self, only: list[str], kind: PollKind) -> None:
@@ -213,7 +225,11 @@ class MltuiApp(App[int]):
                 self._drift_running = False
 
     def _after_fast_poll(self) -> None:
+        if self._slow_timer is not None:
+            self._slow_timer.stop()
+            self._slow_timer = None
         self.polling = False
+        self.poll_slow = False
         if self._again:
             self._again = False
             self.poll_now()
@@ -233,8 +249,20 @@ class MltuiApp(App[int]):
         if self._drift_timer is not None:
             self._drift_timer.stop()
         if not self.paused and self._poll_enabled:
-            every = max(DRIFT_MIN_INTERVAL, 4 * self.config.refresh)
-            self._drift_timer = self.set_timer(every, self._start_drift)
+            self._drift_timer = self.set_timer(self.drift_interval, self._start_drift)
+
+    @property
+    def drift_interval(self) -> float:
+        """Seconds between drift polls."""
+        return max(DRIFT_MIN_INTERVAL, 4 * self.config.refresh)
+
+    def fresh_for(self, source: str) -> float:
+        """Seconds a source's data counts as fresh: two of its poll intervals.
+
+        The status bar shows a source's data age only past this (k9s-like: an age
+        that is always "a few seconds" is noise, and each tick costs terminal bytes).
+        """
+        return 2 * (self.drift_interval if source == "drift" else self.config.refresh)
 
     # ------------------------------------------------------------- actions
 
@@ -292,7 +320,7 @@ class MltuiApp(App[int]):
         """Poll state for the status bar."""
         if self.paused:
             return "PAUSED"
-        if self.polling:
+        if self.polling and self.poll_slow:
             return "polling…"
         return "live" if self.snapshot is not None else "starting…"
 

@@ -7,30 +7,35 @@ poll/merge/stale logic, with a backend a test can take down or hang).
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
+from textual._compositor import CompositorUpdate
 from textual.command import CommandPalette
+from textual.content import Content
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
-from mltui.app import MltuiApp, make_app
+from mltui.app import POLL_SLOW_S, MltuiApp, make_app
 from mltui.collectors.collect import FleetCollector
 from mltui.config import Config
 from mltui.fleet import FleetSnapshot, LatencyMs
 from mltui.screens.fleet import FleetScreen
 from mltui.screens.help import HelpScreen
 from mltui.screens.model import ModelScreen
-from mltui.widgets.statusbar import StatusBar
+from mltui.widgets.statusbar import StatusBar, changed_columns, content_lines
 from tests.support.recorded import (
     ScriptedSource,
     StaticCollector,
     fleet_models,
     fleet_snapshot,
     frozen_clock,
+    prometheus_down,
     recorded_config,
 )
 
@@ -57,6 +62,10 @@ def row_names(app: MltuiApp) -> list[str]:
 
 def cell(app: MltuiApp, model: str, column: str) -> str:
     return str(table(app).get_cell(model, column))
+
+
+def status_text(app: MltuiApp) -> str:
+    return str(app.screen.query_one(StatusBar).render())
 
 
 def static_app(
@@ -248,7 +257,10 @@ async def test_input_stays_responsive_while_a_collect_hangs() -> None:
             # The first frame is up before the collector returned anything.
             await until(pilot, lambda: app.polling)
             assert table(app).row_count == 0
-            assert "polling" in str(app.screen.query_one(StatusBar).render())
+            # A poll shows "polling…" only once it is slow (past POLL_SLOW_S).
+            assert "starting…" in status_text(app)
+            await until(pilot, lambda: "polling…" in status_text(app), timeout=POLL_SLOW_S + 3)
+            assert app.polling and app.poll_slow
             await pilot.press("question_mark")
             assert isinstance(app.screen, HelpScreen)
             await pilot.press("escape")
@@ -298,7 +310,7 @@ async def test_source_down_mid_session_is_stale_without_losing_rows() -> None:
         assert str(churn_p95) == "207ms"  # the last good value stays…
         assert "dim" in str(churn_p95.style)  # …visibly stale
         status = str(app.screen.query_one(StatusBar).render())
-        assert "(stale 0s)" in status or "(stale 1s)" in status
+        assert "✗ prom (stale <1m)" in status  # ages in minutes: seconds would tick
         assert "prometheus: connection refused" in status
         # Back up: fresh again.
         sources["prometheus"].down = False
@@ -482,3 +494,154 @@ async def test_an_unchanged_poll_sends_no_cell_updates() -> None:
         await until(pilot, lambda: len(collector.calls) == 2 and not app.polling)
         await pilot.pause(0.05)
         assert updates == [] and cleared == []
+
+
+# ------------------------------------------------------------- terminal output
+
+
+class Wire:
+    """What the app sends to its terminal: every screen update, rendered to the escape
+    sequences the real driver writes (Pilot's headless driver writes nothing itself).
+    """
+
+    def __init__(self, app: MltuiApp) -> None:
+        self.updates: list[str] = []
+        display = app._display
+
+        def tap(screen: Any, renderable: Any) -> None:
+            if isinstance(renderable, CompositorUpdate):
+                self.updates.append(renderable.render_segments(app.console))
+            display(screen, renderable)
+
+        app._display = tap  # type: ignore[method-assign]
+
+    @property
+    def bytes(self) -> int:
+        return sum(len(u.encode()) for u in self.updates)
+
+    @property
+    def text(self) -> str:
+        """The characters written, without escape sequences."""
+        return ANSI.sub("", "".join(self.updates))
+
+    def clear(self) -> None:
+        self.updates.clear()
+
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+class Clock:
+    """A clock a test moves by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def test_an_idle_fleet_writes_nothing_to_the_terminal() -> None:
+    """Polls with unchanged data and age ticks with fresh data send not one byte."""
+    app, collector = static_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: table(app).row_count == 5 and not app.polling)
+        await pilot.pause(0.1)
+        wire = Wire(app)
+        for polls in (2, 3, 4):
+            app.poll_now()
+            await until(pilot, lambda n=polls: len(collector.calls) == n and not app.polling)  # type: ignore[misc]
+        screen: Any = app.screen
+        screen._refresh_status()  # what the age tick does
+        await pilot.pause(0.1)
+        assert wire.updates == [], wire.text
+        # The same TUI does write when something changes: the tap sees real output.
+        screen.set_sort("p95")
+        await pilot.pause(0.1)
+        assert "sort p95" in wire.text
+
+
+async def test_a_slow_poll_rewrites_only_the_state_cells() -> None:
+    """ "polling…" appears only once a poll is slow, and the flip rewrites the state word,
+    not the whole status line (sources stay put: the state has a fixed width)."""
+    gate = threading.Event()
+    gate.set()
+    app, collector = static_app(gate=gate)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: table(app).row_count == 5 and not app.polling)
+        await pilot.pause(0.1)
+        line = status_text(app)
+        assert line.startswith("live ") and "✓ prom" in line
+        wire = Wire(app)
+        gate.clear()
+        app.poll_now()
+        await until(pilot, lambda: app.polling)
+        await pilot.pause(POLL_SLOW_S / 2)
+        assert wire.updates == []  # not slow yet: nothing on screen moves
+        await until(pilot, lambda: "polling…" in status_text(app), timeout=POLL_SLOW_S + 3)
+        await pilot.pause(0.1)
+        gate.set()
+        await until(pilot, lambda: not app.polling)
+        await pilot.pause(0.1)
+        assert status_text(app) == line
+        assert len(wire.updates) == 2, wire.updates
+        # The padding cell and the state, nothing else (Textual writes a changed line
+        # from the widget's left edge to the last changed cell).
+        assert wire.text == " polling… live    "
+        assert wire.bytes < 150  # a whole status line is ~450 bytes
+
+
+async def test_ages_show_once_data_is_old_in_whole_minutes() -> None:
+    """Fresh data shows no age; old data shows minutes; stale stays marked; a tick that
+    changes no minute writes nothing, one that does rewrites a few cells."""
+    clock = Clock(frozen_clock())
+    snapshot = fleet_snapshot()  # prometheus 3 s old, drift 4 min old and slow (2.3 s)
+    app = make_app(recorded_config(), StaticCollector(snapshot), clock=clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.snapshot is not None and not app.polling)
+        await pilot.pause(0.1)
+        status = status_text(app)
+        assert "✓ prom  ✓ mlflow  ✓ k8s  ✓ am" in status  # fresh: no age, fast: no latency
+        assert "✓ drift 2s 4m" in status  # a slow call (2.3 s); older than two drift polls
+        screen: Any = app.screen
+        clock.now += timedelta(seconds=56)  # prometheus data 59 s old: still no age
+        screen._refresh_status()
+        assert "✓ prom  " in status_text(app)
+        clock.now += timedelta(seconds=2)  # 61 s > 2 x 15 s refresh: the age shows
+        screen._refresh_status()
+        assert "✓ prom 1m  ✓ mlflow 1m" in status_text(app)
+
+        # A source that fails keeps its last data, marked stale with its age.
+        clock.now = frozen_clock()
+        app.snapshot = prometheus_down(snapshot, minutes=2.5)
+        await pilot.pause(0.1)
+        assert "✗ prom (stale 2m)  ✓ mlflow  ✓ k8s" in status_text(app)
+        wire = Wire(app)
+        clock.now += timedelta(seconds=20)  # 2m50s: same minute, nothing to write
+        screen._refresh_status()
+        await pilot.pause(0.1)
+        assert wire.updates == []
+        clock.now += timedelta(seconds=20)  # 3m10s (the others still fresh, drift 4m40s)
+        screen._refresh_status()
+        await pilot.pause(0.1)
+        assert "✗ prom (stale 3m)" in status_text(app)
+        # Up to the changed cell, not the rest of the line.
+        assert wire.text.endswith("(stale 3") and "mlflow" not in wire.text, wire.text
+
+
+def test_changed_columns_are_cells_not_characters() -> None:
+    """The repaint span of a status-line change, in terminal cells."""
+    live = content_lines(Content("live  ✓ prom  ✓ am"))[0]
+    polling = content_lines(Content("poll  ✓ prom  ✓ am"))[0]
+    assert changed_columns(live, live) is None
+    assert changed_columns(live, polling) == (0, 4)
+    # A longer age moves what follows: repaint to the end of the longer line.
+    assert changed_columns(
+        content_lines(Content("✓ prom 9m  ✓ am"))[0], content_lines(Content("✓ prom 10m  ✓ am"))[0]
+    ) == (7, 16)
+    # A style change alone is a change too.
+    bold = content_lines(Content.from_markup("[b]live[/]  ✓ am"))[0]
+    assert changed_columns(live[:4] + bold[4:], bold) == (0, 4)
+    # Wide characters take two cells.
+    wide = content_lines(Content("表 a"))[0]
+    assert changed_columns(wide, content_lines(Content("表 b"))[0]) == (3, 4)

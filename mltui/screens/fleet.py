@@ -33,7 +33,7 @@ from mltui.screens.fleet_columns import (
     matches,
     ordered,
 )
-from mltui.widgets.statusbar import StatusBar
+from mltui.widgets.statusbar import AGE_TICK_S, StatusBar
 
 # Which health check colours which column's cell.
 CHECK_OF_COLUMN = {
@@ -87,6 +87,7 @@ class FleetScreen(Screen[None]):
         self._row_keys: list[str] = []
         self._cells: dict[str, list[tuple[str, str]]] = {}
         self._total = 0
+        self._header_text: str | None = None
 
     @property
     def mltui(self) -> MltuiApp:
@@ -99,7 +100,7 @@ class FleetScreen(Screen[None]):
             yield DataTable(id="fleet-table", cursor_type="row", zebra_stripes=True)
             yield Static("", id="empty")
         yield Input(placeholder="filter (substring; ! inverts)", id="filter")
-        yield StatusBar(self.mltui.clock, id="status")
+        yield StatusBar(self.mltui.clock, self.mltui.fresh_for, id="status")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -107,8 +108,10 @@ class FleetScreen(Screen[None]):
         app = self.mltui
         self.watch(app, "snapshot", self._refresh_view, init=False)
         self.watch(app, "paused", self._refresh_status, init=False)
-        self.watch(app, "polling", self._refresh_status, init=False)
-        self.set_interval(5, self._refresh_status)  # ages move even without polls
+        # poll_slow, not polling: a quick poll changes nothing on screen.
+        self.watch(app, "poll_slow", self._refresh_status, init=False)
+        # Ages move even without polls (the bar repaints only when one shows or changes).
+        self.set_interval(AGE_TICK_S, self._refresh_status)
         self._refresh_view()
         self.query_one(DataTable).focus()
 
@@ -149,6 +152,9 @@ class FleetScreen(Screen[None]):
         self._render_table(table, snapshot, health)
 
     def _header(self, text: str) -> None:
+        if text == self._header_text:
+            return  # an update() re-lays out the screen and repaints the scrollbar too
+        self._header_text = text
         self.query_one("#fleet-header", Static).update(Content(text))
 
     def _render_table(

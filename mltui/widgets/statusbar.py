@@ -1,15 +1,28 @@
-"""The per-source status bar: ok / error with its message, data age, call latency."""
+"""The per-source status bar: ok / error with its message, stale data ages, slow calls.
+
+It is on screen all the time, so it is built to stay quiet over a slow SSH link
+(benchmarks/README.md, idle): it shows only what matters (an age once data is old,
+a latency once a call is slow, "polling…" once a poll is slow), coarsely (minutes,
+whole seconds), and when its text does change it repaints only up to the last
+changed cell. Textual writes a changed line from the widget's left edge to the end
+of the change, so what changes most, the poll state, comes first, padded to a fixed
+width: its flip rewrites ten cells, not the whole line (~450 bytes).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import NamedTuple
 
+from rich.cells import cell_len
 from textual.content import Content
-from textual.widgets import Static
+from textual.geometry import Region
+from textual.widget import Widget
 
+from mltui.durations import humanize_age
 from mltui.fleet import FleetSnapshot, SourceStatus
-from mltui.widgets.format import age, clip
+from mltui.widgets.format import clip
 
 SHORT = {
     "prometheus": "prom",
@@ -19,41 +32,127 @@ SHORT = {
     "drift": "drift",
 }
 
+STATES = ("starting…", "polling…", "PAUSED", "live")
+STATE_WIDTH = max(len(s) for s in STATES)
+"""The poll state is padded to this width so the sources after it never move."""
 
-def source_line(status: SourceStatus, now: datetime, latency: bool = True) -> Content:
-    """One source, e.g. "✓ prom 12ms 4s" (call latency, data age) or "✗ mlflow (stale 2m)"."""
+SLOW_MS = 1000.0
+"""A source's call latency is shown only from this long (in whole seconds, so it does
+not change on every poll): a fast call is not news."""
+
+AGE_TICK_S = 30.0
+"""How often screens re-check ages: they are shown in whole minutes."""
+
+
+def coarse_age(now: datetime, then: datetime) -> str:
+    """Minute-granular age: "<1m", "2m", "3h", "5d" (seconds would change every tick)."""
+    seconds = (now - then).total_seconds()
+    return "<1m" if seconds < 60 else humanize_age(seconds)
+
+
+def source_line(
+    status: SourceStatus, now: datetime, fresh_for: float = 60.0, latency: bool = True
+) -> Content:
+    """One source: "✓ prom" while fresh, "✓ prom 3m" once its data is old,
+    "✓ mlflow 6s" when its call was slow, "✗ mlflow (stale 2m)" when it failed.
+
+    ``fresh_for``: seconds its data counts as fresh (ages are shown in minutes, so
+    never less than one).
+    """
     name = SHORT.get(status.name, status.name)
     if status.status == "ok":
-        shown = latency and status.latency_ms is not None
-        latency_text = f" {status.latency_ms:.0f}ms" if shown else ""
+        took = status.latency_ms
+        slow = latency and took is not None and took >= SLOW_MS
+        latency_text = f" {took / 1000:.0f}s" if slow and took is not None else ""
+        age = ""
+        if status.fetched_at is not None:
+            seconds = (now - status.fetched_at).total_seconds()
+            if seconds >= max(60.0, fresh_for):
+                age = " " + coarse_age(now, status.fetched_at)
         return Content.from_markup(
-            "[$success]✓[/] $name$latency [dim]$age[/]",
-            name=name,
-            latency=latency_text,
-            age=age(now, status.fetched_at),
+            "[$success]✓[/] $name$latency[dim]$age[/]", name=name, latency=latency_text, age=age
         )
     if status.fetched_at is not None:
         # Older data is still on screen: say how old, so nobody trusts it blindly.
-        stale = f"(stale {age(now, status.fetched_at)})"
+        stale = f"(stale {coarse_age(now, status.fetched_at)})"
         return Content.from_markup(
             "[$error]✗[/] $name [dim italic]$stale[/]", name=name, stale=stale
         )
     return Content.from_markup("[$error]✗[/] $name", name=name)
 
 
-class StatusBar(Static):
+class Cell(NamedTuple):
+    """One character of rendered content with the styles that cover it."""
+
+    char: str
+    styles: tuple[object, ...]
+
+
+def content_lines(content: Content) -> list[list[Cell]]:
+    """``content`` as lines of styled characters, to compare two renderings cell by cell."""
+    plain = content.plain
+    styles: list[tuple[object, ...]] = [() for _ in plain]
+    for span in content.spans:
+        for i in range(span.start, min(span.end, len(plain))):
+            styles[i] = (*styles[i], span.style)
+    lines: list[list[Cell]] = [[]]
+    for char, style in zip(plain, styles, strict=True):
+        if char == "\n":
+            lines.append([])
+        else:
+            lines[-1].append(Cell(char, style))
+    return lines
+
+
+def changed_columns(old: list[Cell], new: list[Cell]) -> tuple[int, int] | None:
+    """The cell columns ``[start, end)`` where two lines differ, or None if identical."""
+    if old == new:
+        return None
+    first = 0
+    while first < min(len(old), len(new)) and old[first] == new[first]:
+        first += 1
+    # Cells, not characters: a wide character takes two.
+    start = sum(cell_len(c.char) for c in new[:first])
+    old_width = sum(cell_len(c.char) for c in old)
+    new_width = sum(cell_len(c.char) for c in new)
+    if old_width != new_width:
+        # Everything after the change moved; the shorter line's tail must be cleared.
+        return (start, max(old_width, new_width))
+    # Same width: an identical tail stays where it is.
+    last_old, last_new = len(old), len(new)
+    while last_old > first and last_new > first and old[last_old - 1] == new[last_new - 1]:
+        last_old -= 1
+        last_new -= 1
+    end = sum(cell_len(c.char) for c in new[:last_new])
+    return (start, max(end, start + 1))
+
+
+class StatusBar(Widget):
     """Sources at a glance, then the first error in full (clipped to one line)."""
 
     DEFAULT_CSS = """
     StatusBar { height: auto; max-height: 2; padding: 0 1; background: $panel; }
     """
 
-    def __init__(self, clock: Callable[[], datetime], **kwargs: object) -> None:
-        super().__init__("", **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        clock: Callable[[], datetime],
+        fresh_for: Callable[[str], float] | None = None,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
         self._clock = clock
+        self._fresh_for = fresh_for
+        """Seconds each source's data counts as fresh (default: the app's ``fresh_for``)."""
         self._snapshot: FleetSnapshot | None = None
         self._state = "starting…"
-        self._shown: str | None = None
+        self._content = Content("")
+        self._lines: list[list[Cell]] | None = None
+        """What is on screen, cell by cell (None: nothing painted yet)."""
+        self._painted_width = 0
+
+    def render(self) -> Content:
+        return self._content
 
     def show(self, snapshot: FleetSnapshot | None, state: str) -> None:
         """Remember what to show; repaint only when the text really changes."""
@@ -61,28 +160,49 @@ class StatusBar(Static):
         self.tick()
 
     def tick(self) -> None:
-        """Recompute ages (called on a slow interval) and repaint if anything moved."""
+        """Recompute ages (called on a slow interval) and repaint what changed, if anything."""
         content = self._compose_content()
-        key = content.markup
-        if key != self._shown:  # over SSH every repaint costs bytes
-            # Same number of lines: same height, so skip the layout pass (a layout
-            # repaints neighbours too, e.g. the table's scrollbar, on every age tick).
-            same_height = self._shown is not None and self._shown.count("\n") == key.count("\n")
-            self._shown = key
-            self.update(content, layout=not same_height)
+        lines = content_lines(content)
+        old, width = self._lines, self.content_region.width
+        if old == lines and width == self._painted_width:
+            return  # over SSH every repaint costs bytes
+        self._content = content
+        self._lines = lines
+        partial = (
+            old is not None
+            and self.is_mounted
+            and width > 0
+            and width == self._painted_width
+            and len(old) == len(lines)
+            # A line wider than the bar wraps: then cells move, repaint it all.
+            and all(sum(cell_len(c.char) for c in line) <= width for line in (*old, *lines))
+        )
+        self._painted_width = width
+        if not partial:
+            self.refresh(layout=True)
+            return
+        assert old is not None
+        # Same lines and width: only the changed cells, and no layout pass (a layout
+        # repaints neighbours too, e.g. the table's scrollbar).
+        for y, (before, after) in enumerate(zip(old, lines, strict=True)):
+            columns = changed_columns(before, after)
+            if columns is not None:
+                start, end = columns
+                self.refresh(Region(start, y, min(end, width) - start, 1))
 
     def _compose_content(self) -> Content:
         now = self._clock()
-        parts: list[Content] = [Content.from_markup("[b]$state[/]", state=self._state)]
+        pad = " " * max(0, STATE_WIDTH - len(self._state))
+        parts: list[Content] = [Content.from_markup("[b]$state[/]$pad", state=self._state, pad=pad)]
         errors: list[str] = []
         snapshot = self._snapshot
-        # Narrow terminals (80 columns) get ages only; latencies need the room.
-        wide = self.size.width >= 100
+        fresh_for = self._fresh_for or getattr(self.app, "fresh_for", None)
         if snapshot is not None:
             for status in snapshot.sources.values():
                 if status.status == "not_configured":
                     continue
-                parts.append(source_line(status, now, latency=wide))
+                fresh = fresh_for(status.name) if fresh_for is not None else 60.0
+                parts.append(source_line(status, now, fresh))
                 if status.status == "error" and status.error:
                     errors.append(f"{status.name}: {status.error}")
         line = Content("  ").join(parts)
@@ -104,4 +224,4 @@ class StatusBar(Static):
         return line
 
     def on_resize(self) -> None:
-        self.tick()  # the layout (latencies shown or not) depends on the width
+        self.tick()  # the error line is clipped to the width
