@@ -495,25 +495,9 @@ def plan_deployment_promote(api: KubeApi, target: TargetRef, last_action: str) -
             notes.append(f"{target.name} is paused: the new template rolls out when it is resumed")
     else:
         notes.append(f"{target.name} already runs the canary's pod template")
-    if canary_replicas != 0:
-        steps.append(
-            merge_patch_step(
-                DEPLOYMENTS,
-                canary,
-                {"spec": {"replicas": 0}},
-                [
-                    Change(
-                        "kubernetes",
-                        DEPLOYMENTS.object(target.namespace, target.canary),
-                        "spec.replicas",
-                        canary_replicas,
-                        0,
-                    )
-                ],
-                f"scale the canary {target.canary} to 0",
-                last_action,
-            )
-        )
+    scale = _scale_to_zero(canary, target.namespace, target.canary, last_action)
+    if scale is not None:
+        steps.append(scale)
     if steps:
         notes.append(
             "the stable Deployment keeps the labels its selector needs; "
@@ -559,17 +543,10 @@ def unfinished_rollback(dep: dict[str, Any]) -> dict[str, Any] | None:
     return {**record, "user": data.get("user"), "time": data.get("time")}
 
 
-def scale_canary_to_zero(api: KubeApi, target: TargetRef, last_action: str) -> Step | None:
-    """The step scaling the target's canary Deployment to 0, or None (none, or already 0)."""
-    return _scale_canary_to_zero(api, target, last_action)
-
-
-def _scale_canary_to_zero(api: KubeApi, target: TargetRef, last_action: str) -> Step | None:
-    if not target.canary:
-        return None
-    canary = _get_or_none(api, DEPLOYMENTS, target.namespace, target.canary)
-    if canary is None:
-        return None
+def _scale_to_zero(
+    canary: dict[str, Any], namespace: str, name: str, last_action: str
+) -> Step | None:
+    """The step scaling the (already read) canary Deployment to 0, or None if it is at 0."""
     replicas = (canary.get("spec") or {}).get("replicas", 1)
     if replicas == 0:
         return None
@@ -577,18 +554,20 @@ def _scale_canary_to_zero(api: KubeApi, target: TargetRef, last_action: str) -> 
         DEPLOYMENTS,
         canary,
         {"spec": {"replicas": 0}},
-        [
-            Change(
-                "kubernetes",
-                DEPLOYMENTS.object(target.namespace, target.canary),
-                "spec.replicas",
-                replicas,
-                0,
-            )
-        ],
-        f"scale the canary {target.canary} to 0",
+        [Change("kubernetes", DEPLOYMENTS.object(namespace, name), "spec.replicas", replicas, 0)],
+        f"scale the canary {name} to 0",
         last_action,
     )
+
+
+def scale_canary_to_zero(api: KubeApi, target: TargetRef, last_action: str) -> Step | None:
+    """The step scaling the target's canary Deployment to 0, or None (none, or already 0)."""
+    if not target.canary:
+        return None
+    canary = _get_or_none(api, DEPLOYMENTS, target.namespace, target.canary)
+    if canary is None:
+        return None
+    return _scale_to_zero(canary, target.namespace, target.canary, last_action)
 
 
 def plan_deployment_rollback(
@@ -607,7 +586,7 @@ def plan_deployment_rollback(
     dep = api.get(DEPLOYMENTS, target.namespace, target.name)
     current = dep["spec"]["template"]
     before = template_version(current)
-    canary_step = _scale_canary_to_zero(api, target, last_action)
+    canary_step = scale_canary_to_zero(api, target, last_action)
     try:
         rs = pick_revision(
             owned_replicasets(api, dep),
