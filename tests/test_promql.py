@@ -18,9 +18,9 @@ def test_groups_do_not_grow_with_the_fleet() -> None:
     assert len(promql.group_models(small, small.models)) == 1
     groups = promql.group_models(big, big.models)
     assert len(groups) == 1 and len(groups[0].models) == 400
-    assert promql.instant_queries(groups[0], 300).keys() == {
-        "p50", "p95", "p99", "requests", "errors",
-    }  # fmt: skip
+    assert promql.instant_queries(groups[0], 300).keys() == {"buckets", "requests", "errors"}
+    # Latency quantiles come from one bucket-rate query (client-side quantiles).
+    assert "histogram_quantile" not in promql.instant_queries(groups[0], 300)["buckets"]
 
 
 def test_selectors_with_other_keys_form_their_own_group() -> None:
@@ -71,3 +71,20 @@ def test_range_step_never_exceeds_the_point_limit() -> None:
         assert int(window / step) + 1 <= promql.MAX_POINTS
         assert int(window / step) + 1 <= max(points, 2)
     assert promql.range_step(3600, 121) == 30.0
+
+
+def test_counter_only_presets_have_no_bucket_query() -> None:
+    config = parse_config(_config(0) + '[[models]]\nname = "t"\nmetrics = "triton"\n')
+    (group,) = promql.group_models(config, config.models)
+    assert promql.bucket_rates_query(group, 300) is None
+    assert promql.instant_queries(group, 300).keys() == {"mean", "requests", "errors"}
+
+
+def test_bucket_query_does_not_repeat_a_selector_key() -> None:
+    """A selector that already uses the track label is not grouped by it twice."""
+    config = parse_config(
+        _config(0) + '[[models]]\nname = "x"\nselector = { model_name = "x", track = "a" }\n'
+    )
+    (group,) = promql.group_models(config, config.models)
+    query = promql.bucket_rates_query(group, 60)
+    assert query is not None and query.startswith("sum by (model_name, track, le) (rate(")

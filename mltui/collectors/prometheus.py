@@ -10,9 +10,13 @@ concurrently on a small thread pool, and the whole poll is bounded by the
 configured timeout.
 
 Query plan (see :mod:`mltui.collectors.promql`): per group of models that share a
-preset and selector keys, one instant query per signal (quantiles or mean,
-requests, errors) and one range query for the p95 sparkline; the number of
-queries does not depend on the number of models.
+preset and selector keys, one instant query per signal (latency bucket rates or
+mean, requests, errors); the number of queries does not depend on the number of
+models. p50/p95/p99 are computed here from the bucket rates
+(:func:`~mltui.collectors.histogram.bucket_quantile`, as Prometheus does), overall
+and per track. The p95 sparkline's range query is cached and refreshed once per
+sparkline step in the background (:mod:`mltui.collectors.prom_sparkline`): a poll
+does not wait for it.
 
 Decisions:
 * Tracks: a model gets ``tracks = {"stable", "canary"}`` when its preset has a
@@ -28,12 +32,11 @@ Decisions:
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -41,6 +44,8 @@ import httpx
 from mltui import secrets
 from mltui.collectors import promql
 from mltui.collectors.base import Source, SourceError
+from mltui.collectors.histogram import bucket_quantile, parse_le
+from mltui.collectors.prom_sparkline import FIRST_WAIT, Lines, Sparklines, with_live_point
 from mltui.config import Config, ModelConfig
 from mltui.fleet import LatencyMs, Point, Traffic, TrafficSeries, TrafficStats, finite
 from mltui.presets import Preset
@@ -48,6 +53,10 @@ from mltui.secrets import error_text
 
 SPARK_POINTS = 30
 """Points in the fleet table's p95 sparkline (coarse on purpose: it is a few cells wide)."""
+
+SPARK_TIMEOUT = 30.0
+"""Seconds the background sparkline range query may take (or the source timeout if longer).
+It runs off the poll's critical path, so it may be slower than a poll may."""
 
 OVERALL = ""
 """Row key for the overall (all tracks) value of a model."""
@@ -91,6 +100,8 @@ class PrometheusSource(Source[Traffic]):
         )
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="mltui-promql")
         self._closed = threading.Event()
+        self.sparklines = Sparklines(config.window, SPARK_POINTS)
+        """Cached p95 history per query group (see :mod:`mltui.collectors.prom_sparkline`)."""
 
     @property
     def timeout(self) -> float:
@@ -98,9 +109,16 @@ class PrometheusSource(Source[Traffic]):
 
     # ------------------------------------------------------------------ HTTP
 
-    def _run(self, query: _Query, deadline: float) -> list[dict[str, Any]]:
-        """POST one query (form body) and return its ``data.result``; errors raise QueryError."""
-        remaining = max(0.05, min(self.timeout, deadline - time.monotonic()))
+    def _run(
+        self, query: _Query, deadline: float, limit: float | None = None, count: bool = True
+    ) -> list[dict[str, Any]]:
+        """POST one query (form body) and return its ``data.result``; errors raise QueryError.
+
+        ``limit``: seconds this query may take (default: the source timeout).
+        ``count``: count the request here (False when the caller counted it already).
+        """
+        limit = self.timeout if limit is None else limit
+        remaining = max(0.05, min(limit, deadline - time.monotonic()))
         data: dict[str, str] = {"query": query.promql}
         path = "/api/v1/query"
         if query.range_ is not None:
@@ -109,12 +127,13 @@ class PrometheusSource(Source[Traffic]):
             path = "/api/v1/query_range"
         elif query.at is not None:
             data["time"] = f"{query.at:.3f}"
-        self.count_request()
+        if count:
+            self.count_request()
         try:
             response = self._client.post(path, data=data, timeout=remaining)
         except httpx.TimeoutException:
             raise QueryError(
-                f"Prometheus at {self.settings.url} did not answer within {self.timeout:g}s"
+                f"Prometheus at {self.settings.url} did not answer within {limit:g}s"
             ) from None
         except httpx.ConnectError as exc:
             raise QueryError(
@@ -189,20 +208,30 @@ class PrometheusSource(Source[Traffic]):
     # ------------------------------------------------------------------ poll
 
     def fetch(self, models: Sequence[ModelConfig]) -> tuple[dict[str, Traffic], dict[str, str]]:
+        started = time.monotonic()
         now = time.time()
         groups = promql.group_models(self.config, models)
         window = self.settings.rate_window
         queries: dict[tuple[int, str], _Query] = {}
-        spark_step = max(1.0, math.ceil(self.config.window / SPARK_POINTS))
+        sparks: dict[int, str] = {}
         for i, group in enumerate(groups):
             for signal, text in promql.instant_queries(group, window).items():
                 queries[(i, signal)] = _Query(text, at=now)
             spark = promql.p95_series_query(group, window)
             if spark is not None:
-                queries[(i, "p95_series")] = _Query(
-                    spark, (now - self.config.window, now, spark_step)
-                )
+                sparks[i] = spark
+        self.sparklines.keep_only(sparks.values())
         results = self._run_all(queries)
+        # Sparkline range fetches start only after the instant queries, so they never
+        # compete with a poll for the server (and not for a group the server just
+        # failed to answer); only a group's first history is waited for, briefly, so a
+        # small fleet has its sparkline on the first frame.
+        failed = {g for (g, _), res in results.items() if isinstance(res, str)}
+        for i, text in sparks.items():
+            if i not in failed:
+                self._refresh_sparkline(groups[i], text, now)
+        grace = min(FIRST_WAIT, started + self.timeout - time.monotonic())
+        self.sparklines.wait_first(sparks.values(), grace)
 
         values: dict[str, Traffic] = {}
         errors: dict[str, str] = {}
@@ -216,8 +245,14 @@ class PrometheusSource(Source[Traffic]):
             rows = {
                 sig: _rows(res, group, sig) for sig, res in mine.items() if not isinstance(res, str)
             }
+            if i in sparks:
+                lines = self.sparklines.lines(sparks[i], now)
+                rows["p95_series"] = {(key, OVERALL): line for key, line in lines.items()}
             for values_key, names in group.members.items():
                 traffic = _traffic(group.preset, values_key, rows)
+                if i in sparks:
+                    live = with_live_point(traffic.p95_series, now, traffic.overall.latency_ms.p95)
+                    traffic = replace(traffic, p95_series=live)
                 for name in names:
                     values[name] = traffic
         if errors and not values:
@@ -225,6 +260,29 @@ class PrometheusSource(Source[Traffic]):
             # source itself is in error, with the first reason.
             raise SourceError(next(iter(errors.values())))
         return values, errors
+
+    def _refresh_sparkline(self, group: promql.Group, query: str, now: float) -> None:
+        """Start the group's sparkline range fetch in the background when it is due."""
+        step = self.sparklines.step_s
+        spec = _Query(query, (now - self.config.window, now, step))
+        limit = max(self.timeout, SPARK_TIMEOUT)
+
+        def fetch_lines() -> Lines:
+            result = self._run(spec, time.monotonic() + limit, limit=limit, count=False)
+            rows = _rows(result, group, "p95_series")
+            return {key: line for (key, track), line in rows.items() if track == OVERALL}
+
+        def start() -> Future[Lines]:
+            # Counted when sent, so the poll that started it reports it.
+            self.count_request()
+            return self._pool.submit(fetch_lines)
+
+        if not self._closed.is_set():
+            self.sparklines.refresh(query, now, start)
+
+    def wait_sparklines(self, timeout: float) -> bool:
+        """Wait for background sparkline fetches in flight; True when none is left."""
+        return self.sparklines.wait_all(timeout)
 
     def series(self, model: ModelConfig, window_s: float, points: int = 120) -> TrafficSeries:
         """On-demand chart data for one model over the last ``window_s`` seconds.
@@ -299,7 +357,38 @@ def _points(values: Sequence[Any], scale: float) -> tuple[Point, ...]:
     return tuple(out)
 
 
+def _bucket_rows(result: list[dict[str, Any]], group: promql.Group) -> Rows:
+    """Bucket rates (``promql.bucket_rates_query``) -> (key, track) -> cumulative buckets.
+
+    Rows come per model, track label value and ``le``; they are summed here into
+    OVERALL (every series), "canary" (track = the canary value) and "stable" (every
+    other series, with or without a track label) — the same three parts the
+    server-side ``or`` queries used. A row without a usable ``le`` or value is skipped.
+    """
+    sums: dict[tuple[tuple[str, ...], str], dict[float, float]] = {}
+    label = group.preset.track_label
+    for row in result:
+        labels = row.get("metric") or {}
+        try:
+            le = parse_le(labels["le"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        rate = _value(row.get("value"))
+        if rate is None:
+            continue
+        key = tuple(labels.get(k, "") for k in group.keys)
+        parts = [OVERALL]
+        if label:
+            parts.append("canary" if labels.get(label) == group.preset.canary_value else "stable")
+        for track in parts:
+            buckets = sums.setdefault((key, track), {})
+            buckets[le] = buckets.get(le, 0.0) + rate
+    return {where: sorted(buckets.items()) for where, buckets in sums.items()}
+
+
 def _rows(result: list[dict[str, Any]], group: promql.Group, signal: str) -> Rows:
+    if signal == "buckets":
+        return _bucket_rows(result, group)
     rows: Rows = {}
     for row in result:
         labels = row.get("metric") or {}
@@ -321,6 +410,11 @@ def _stats(
         value = rows.get(signal, {}).get((key, track))
         return value if isinstance(value, float) else None
 
+    def quantile(name: str) -> float | None:
+        """p50/p95/p99 from the bucket rates (NaN — no traffic — is None)."""
+        buckets = rows.get("buckets", {}).get((key, track))
+        return finite(bucket_quantile(promql.QUANTILES[name], buckets)) if buckets else None
+
     has_series = any((key, track) in r for s, r in rows.items() if s != "p95_series")
     requests = get("requests")
     errors = get("errors")
@@ -338,7 +432,7 @@ def _stats(
     if preset.latency_histogram:
         latency = LatencyMs(
             **{
-                n: (finite(v * factor) if (v := get(n)) is not None else None)
+                n: (finite(v * factor) if (v := quantile(n)) is not None else None)
                 for n in promql.QUANTILES
             }
         )
