@@ -20,7 +20,7 @@ from mltui.durations import parse_duration
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-EXIT_OK, EXIT_WARN, EXIT_CRIT, EXIT_UNKNOWN = 0, 1, 2, 3
+EXIT_UNKNOWN = 3  # --check: a bad config or flag is UNKNOWN, as a monitoring plugin expects
 
 
 @dataclass
@@ -81,10 +81,10 @@ def common_options(func: F) -> F:
         "--config",
         "config_path",
         metavar="PATH",
-        envvar="MLTUI_CONFIG",
+        # $MLTUI_CONFIG is read by mltui.locations.find_config, so errors say where a path came from.
         help="Config file (default $MLTUI_CONFIG, then $XDG_CONFIG_HOME/mltui/config.toml).",
     )(func)
-    return func
+    return click.version_option(__version__, "--version", prog_name="mltui")(func)
 
 
 def _merge(ctx: click.Context, **kwargs: Any) -> Options:
@@ -111,7 +111,7 @@ class _Group(click.Group):
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         argv = list(args[0]) if args and args[0] is not None else sys.argv[1:]
-        if "--check" in argv:
+        if any(a == "--check" or a.startswith("--check=") for a in argv):
             kwargs["standalone_mode"] = False
             try:
                 return super().main(*args, **kwargs)
@@ -158,7 +158,6 @@ class _Group(click.Group):
     "--demo-reset", is_flag=True, help="With --demo: delete the demo workspace and build it anew."
 )
 @common_options
-@click.version_option(__version__, "--version", prog_name="mltui")
 @click.pass_context
 def main(
     ctx: click.Context,
@@ -211,29 +210,13 @@ def main(
 
 
 def _action_command(action: str, summary: str) -> click.Command:
-    @click.command(name=action, help=summary)
-    @click.argument("model")
-    @click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
-    @click.option(
-        "--dry-run", is_flag=True, help="Validate against the servers (dryRun=All); write nothing."
-    )
-    @click.option(
-        "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-    )
-    @click.option(
-        "--to-revision",
-        metavar="N",
-        help="rollback: the revision (Deployment/Rollout) or model version (alias) to return to.",
-    )
-    @common_options
-    @click.pass_context
     def command(
         ctx: click.Context,
         model: str,
         yes: bool,
         dry_run: bool,
         fmt: str,
-        to_revision: str | None,
+        to_revision: str | None = None,
         **common: Any,
     ) -> None:
         options = _merge(ctx, **common)
@@ -241,23 +224,31 @@ def _action_command(action: str, summary: str) -> click.Command:
             config = options.load()
         except ConfigError as exc:
             fail(str(exc))
-        try:
-            from mltui.actions.cli import run_action
-        except ImportError:
-            fail(f"{action} is not implemented yet", EXIT_UNKNOWN)
+        from mltui.actions.cli import run_action
+
         sys.exit(
             run_action(
-                config,
-                action,
-                model,
-                yes=yes,
-                dry_run=dry_run,
-                fmt=fmt,
-                to_revision=to_revision,
+                config, action, model, yes=yes, dry_run=dry_run, fmt=fmt, to_revision=to_revision
             )
         )
 
-    return command
+    decorated: Any = click.pass_context(command)
+    decorated = common_options(decorated)
+    if action == "rollback":  # the one action with a choice of where to go
+        decorated = click.option(
+            "--to-revision",
+            metavar="N",
+            help="The revision (Deployment/Rollout) or model version (alias) to return to.",
+        )(decorated)
+    decorated = click.option(
+        "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    )(decorated)
+    decorated = click.option(
+        "--dry-run", is_flag=True, help="Validate against the servers (dryRun=All); write nothing."
+    )(decorated)
+    decorated = click.option("--yes", "-y", is_flag=True, help="Apply without asking.")(decorated)
+    decorated = click.argument("model")(decorated)
+    return click.command(name=action, help=summary)(decorated)
 
 
 main.add_command(
@@ -284,16 +275,26 @@ main.add_command(
 def drift_command(
     ctx: click.Context, model: str, html_path: str | None, fmt: str, **common: Any
 ) -> None:
-    """Compute data drift for MODEL now and print it per feature."""
+    """Compute data drift for MODEL now and print it per feature.
+
+    A result cached for unchanged files is printed without recomputing.
+
+    \b
+    Exit codes:
+      0  drift computed (or read) and printed, drifted or not:
+         mltui --check judges it against drift_share
+      2  computing failed (missing or bad data, MLflow unreachable, ...);
+         the reason is on stderr. click also exits 2 on a malformed
+         command line (unknown option), printing "Usage:" first
+      3  bad config, unknown MODEL, or MODEL without [models.drift]
+    """
     options = _merge(ctx, **common)
     try:
         config = options.load()
     except ConfigError as exc:
         fail(str(exc))
-    try:
-        from mltui.collectors.drift_cli import run_drift
-    except ImportError:
-        fail("drift is not implemented yet", EXIT_UNKNOWN)
+    from mltui.collectors.drift_cli import run_drift
+
     sys.exit(run_drift(config, model, html_path=html_path, fmt=fmt))
 
 

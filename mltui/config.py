@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from mltui import secrets
+from mltui.bindings import BINDING_IDS
 from mltui.durations import parse_duration
 from mltui.locations import find_config
 from mltui.presets import BUILTIN_PRESETS, Preset
@@ -269,15 +270,30 @@ class _MissingVar(Exception):
         self.path, self.var = path, var
 
 
+_SECRET_WORDS = ("token", "password", "secret", "auth", "key", "cookie")
+
+
+def _is_secret_path(path: tuple[str | int, ...]) -> bool:
+    """Whether a value at ``path`` is a credential: headers, hmac_secret, *token*, …
+
+    Only those are registered as secrets; masking every ${VAR} would turn namespaces,
+    paths and model names into "***" in every error message. Credentials inside URLs
+    (user:pass@, ?token=) are masked by pattern wherever they appear.
+    """
+    names = [p.lower() for p in path if isinstance(p, str)]
+    return "headers" in names or any(w in names[-1] for w in _SECRET_WORDS if names)
+
+
 def _expand(value: Any, path: tuple[str | int, ...] = ()) -> Any:
-    """Expand ${VAR} in every string; expanded values become registered secrets."""
+    """Expand ${VAR} in every string; values expanded into credentials become secrets."""
     if isinstance(value, str):
 
         def sub(match: re.Match[str]) -> str:
             var = match.group(1)
             if var not in os.environ:
                 raise _MissingVar(path, var)
-            secrets.register(os.environ[var])
+            if _is_secret_path(path):
+                secrets.register(os.environ[var])
             return os.environ[var]
 
         return _VAR.sub(sub, value)
@@ -333,6 +349,15 @@ def _line_of(index: dict[tuple[str | int, ...], int], loc: tuple[str | int, ...]
     return None
 
 
+def _value_at(tree: Any, loc: tuple[str | int, ...]) -> Any:
+    for part in loc:
+        try:
+            tree = tree[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return tree
+
+
 def _key_name(loc: tuple[str | int, ...]) -> str:
     out = ""
     for part in loc:
@@ -385,7 +410,12 @@ def parse_config(text: str, filename: str = "<config>") -> Config:
         errors = exc.errors()
         first = errors[0]
         loc = _clean_loc(tuple(first["loc"]))
-        message = str(fail(loc, _describe(first)))
+        what = _describe(first)
+        written, used = _value_at(raw, loc), _value_at(expanded, loc)
+        if isinstance(written, str) and isinstance(used, str) and written != used and used:
+            # Quote what the file says ("${TOKEN}"), never what the environment put there.
+            what = what.replace(used, written)
+        message = str(fail(loc, what))
         if len(errors) > 1:
             message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
         raise ConfigError(message) from None
@@ -406,14 +436,21 @@ def _check_references(config: Config, fail: Any) -> None:
             raise fail(
                 ("models", i, "metrics"), f'unknown preset "{model.metrics}" (known: {known})'
             )
-        if (
-            model.target is not None
-            and model.target.kind != "alias"
-            and model.target.canary
-            and model.target.kind != "Deployment"
-        ):
+        if model.target is not None and model.target.canary and model.target.kind != "Deployment":
             raise fail(
                 ("models", i, "target", "canary"), "canary applies to Deployment targets only"
+            )
+        if model.slo is not None:
+            try:
+                config.slo_for(model)
+            except ValidationError as exc:
+                key = next((str(p) for p in exc.errors()[0]["loc"] if isinstance(p, str)), "slo")
+                raise fail(("models", i, "slo", key), _describe(exc.errors()[0])) from None
+    for key in config.keys:
+        if key not in BINDING_IDS:
+            raise fail(
+                ("keys", key),
+                f'unknown binding id "{key}" (the TUI\'s help, ?, lists every id)',
             )
     for name in config.presets:
         if name in BUILTIN_PRESETS:

@@ -94,11 +94,16 @@ def run_check(
             models=tuple(m for m in snapshot.models if m.name in wanted),
         )
 
-    health = evaluate(config, snapshot)
-    if fmt == "json":
-        text = dump_json(render_json(health, snapshot))
-    else:
-        text = render_text(health, snapshot, color=use_color(out))
+    try:
+        health = evaluate(config, snapshot)
+        if fmt == "json":
+            text = dump_json(render_json(health, snapshot))
+        else:
+            text = render_text(health, snapshot, color=use_color(out))
+    except Exception as exc:  # noqa: BLE001 - exit 1 would read as WARNING to a monitoring plugin
+        from mltui.secrets import error_text
+
+        return _fail(err, f"check failed: {error_text(exc)}")
     _write(out, text)
     return exit_code(health.status)
 

@@ -180,7 +180,7 @@ def test_expanded_secret_never_appears_in_an_error(tmp_path, monkeypatch):
         tmp_path, '[prometheus]\nurl = "http://x"\ntimeout = "${MLTUI_SECRET_TIMEOUT}"\n'
     )
     assert secret not in message
-    assert "prometheus.timeout" in message
+    assert "prometheus.timeout" in message and "${MLTUI_SECRET_TIMEOUT}" in message
 
 
 def test_parse_config_without_a_file_uses_the_given_name():
@@ -214,3 +214,42 @@ def test_a_secret_from_the_environment_does_not_warn(tmp_path, monkeypatch):
 def test_tls_verification_off_is_a_visible_warning(tmp_path):
     config = load_config(write(tmp_path, '[prometheus]\nurl = "https://x"\nverify_tls = false\n'))
     assert config.warnings == ("[prometheus] verify_tls = false: TLS certificates are not checked",)
+
+
+def test_a_model_slo_override_that_contradicts_the_fleet_is_a_config_error(tmp_path):
+    message = error_of(
+        tmp_path,
+        '[slo]\nlatency_p95_ms = { warn = 200, crit = 400 }\n[[models]]\nname = "a"\n'
+        "[models.slo]\nlatency_p95_ms = { crit = 150 }\n",
+    )
+    assert (
+        ":6: models[0].slo.latency_p95_ms: crit (150.0) must not be below warn (200.0)" in message
+    )
+
+
+def test_unknown_binding_id_in_keys_is_an_error(tmp_path):
+    message = error_of(tmp_path, '[keys]\nrefresh = "f5"\nrefrsh = "f6"\n')
+    assert ':3: keys.refrsh: unknown binding id "refrsh"' in message
+
+
+def test_alias_targets_take_no_canary(tmp_path):
+    message = error_of(
+        tmp_path, '[[models]]\nname = "a"\ntarget = { kind = "alias", canary = "x" }\n'
+    )
+    assert ":3: models[0].target.canary: canary applies to Deployment targets only" in message
+
+
+def test_only_credentials_from_the_environment_become_secrets(tmp_path, monkeypatch):
+    from mltui.secrets import redact
+
+    monkeypatch.setenv("MLTUI_TEST_NS", "namespace-not-secret-42")
+    monkeypatch.setenv("MLTUI_TEST_HOOK_KEY", "hook-key-secret-43")
+    load_config(
+        write(
+            tmp_path,
+            '[[models]]\nname = "a"\ntarget = { kind = "Deployment", namespace = "${MLTUI_TEST_NS}" }\n'
+            'retrain = { webhook = "http://x", hmac_secret = "${MLTUI_TEST_HOOK_KEY}" }\n',
+        )
+    )
+    assert redact("in namespace-not-secret-42") == "in namespace-not-secret-42"
+    assert redact("key hook-key-secret-43") == "key ***"

@@ -93,3 +93,64 @@ def test_version_flag():
         [sys.executable, "-m", "mltui", "--version"], capture_output=True, text=True
     )
     assert out.returncode == 0 and __version__ in out.stdout
+
+
+def test_binding_ids_known_to_the_config_match_the_app():
+    """[keys] is validated against mltui.bindings; it must list exactly the app's ids."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    from textual.binding import Binding
+
+    import mltui.app
+    import mltui.screens
+    import mltui.widgets
+    from mltui.bindings import BINDING_IDS
+
+    modules = [mltui.app]
+    for package in (mltui.screens, mltui.widgets):
+        modules += [
+            importlib.import_module(f"{package.__name__}.{m.name}")
+            for m in pkgutil.iter_modules(package.__path__)
+        ]
+    ids = {
+        b.id
+        for module in modules
+        for _, cls in inspect.getmembers(module, inspect.isclass)
+        if cls.__module__ == module.__name__
+        for b in cls.__dict__.get("BINDINGS", [])
+        if isinstance(b, Binding) and b.id
+    }
+    assert ids == BINDING_IDS
+
+
+def test_version_after_a_subcommand_and_to_revision_only_on_rollback():
+    from mltui import __version__
+
+    out = subprocess.run(
+        [sys.executable, "-m", "mltui", "promote", "--version"], capture_output=True, text=True
+    )
+    assert out.returncode == 0 and __version__ in out.stdout
+    helps = {
+        action: subprocess.run(
+            [sys.executable, "-m", "mltui", action, "--help"], capture_output=True, text=True
+        ).stdout
+        for action in ("promote", "rollback", "retrain")
+    }
+    assert "--to-revision" in helps["rollback"]
+    assert "--to-revision" not in helps["promote"] and "--to-revision" not in helps["retrain"]
+
+
+def test_config_from_the_environment_says_so_in_its_errors(tmp_path):
+    import os
+
+    missing = tmp_path / "absent.toml"
+    out = subprocess.run(
+        [sys.executable, "-m", "mltui", "--check"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MLTUI_CONFIG": str(missing)},
+    )
+    assert out.returncode == 3
+    assert f"{missing}: config file not found (from $MLTUI_CONFIG)" in out.stderr

@@ -17,7 +17,7 @@ from typing import ClassVar, Generic, TypeVar
 
 from mltui.config import Config, ModelConfig
 from mltui.fleet import SourceStatus
-from mltui.secrets import error_text
+from mltui.secrets import error_text, redact
 
 T = TypeVar("T")
 
@@ -82,7 +82,9 @@ class Source(ABC, Generic[T]):
                 fetched_at=utcnow(),
                 requests=self.requests - before,
             )
-            return SourceResult(status=status, values=values, errors=errors)
+            # Per-model errors often quote a server's answer, which may echo a credential.
+            scrubbed = {name: redact(text) for name, text in errors.items()}
+            return SourceResult(status=status, values=values, errors=scrubbed)
         except Exception as exc:  # errors are values: nothing escapes into the UI
             message = str(exc) if isinstance(exc, SourceError) else error_text(exc)
             status = SourceStatus(
