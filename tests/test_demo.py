@@ -327,13 +327,114 @@ def test_the_workspace_lives_in_the_user_cache_and_reset_wipes_it(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     ws = default_workspace()
     assert ws.root == tmp_path / "cache" / "mltui" / "demo"
-    with ws.lock():
-        ws.root.mkdir(parents=True, exist_ok=True)
+    lock = ws.acquire()
+    try:
+        assert ws.marker.is_file()  # created with the workspace
         ws.mark_ready()
         (ws.root / "mlflow.db").write_bytes(b"x")
-    assert ws.is_ready() and ws.ready_marker.read_text().strip() == FORMAT
-    ws.reset()
-    assert not ws.root.exists() and not ws.is_ready()
+        (ws.root / "run").mkdir()
+        (ws.root / "run" / "server.log").write_text("x")
+        assert ws.is_ready() and ws.ready_marker.read_text().strip() == FORMAT
+        ws.reset()
+        # Everything but the marker (the lock file the running demo holds) is gone.
+        assert [p.name for p in ws.root.iterdir()] == [".mltui-demo"]
+        assert not ws.is_ready()
+    finally:
+        lock.release()
+
+
+def _demo_cli(workspace: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "MLTUI_DEMO_DIR": str(workspace),
+        "XDG_CONFIG_HOME": str(tmp / "config"),
+        "XDG_STATE_HOME": str(tmp / "state"),
+        "XDG_CACHE_HOME": str(tmp / "cache"),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "mltui", "--demo", "--check", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["demo", "demo-reset"])
+def test_demo_refuses_a_directory_that_is_not_its_workspace(tmp_path: Path, reset: bool) -> None:
+    """MLTUI_DEMO_DIR=<a project dir> must not empty it: exit 3, one line, nothing deleted."""
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "main.py").write_text("print('mine')\n")
+    (project / "notes.txt").write_text("keep me\n")
+    # Not even a READY file of the right format makes it ours without the store next to it.
+    (project / "READY").write_text("2\n")
+    before = sorted(str(p.relative_to(project)) for p in project.rglob("*"))
+
+    done = _demo_cli(project, tmp_path, *(["--demo-reset"] if reset else []))
+
+    assert done.returncode == 3, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines == [
+        f"mltui: {project} is not an mltui demo workspace; refusing to delete it; "
+        "choose an empty directory or remove it yourself"
+    ]
+    assert sorted(str(p.relative_to(project)) for p in project.rglob("*")) == before
+    assert (project / "src" / "main.py").read_text() == "print('mine')\n"
+
+
+def test_an_empty_directory_is_claimed_and_a_workspace_of_an_older_mltui_adopted(
+    tmp_path: Path,
+) -> None:
+    empty = Workspace(tmp_path / "empty")
+    empty.root.mkdir()
+    empty.claim()
+    assert empty.marker.is_file() and empty.is_workspace()
+
+    older = Workspace(tmp_path / "older")  # READY + mlflow.db, written before the marker
+    older.root.mkdir()
+    older.mark_ready()
+    older.db.write_bytes(b"x")
+    older.claim()
+    assert older.marker.is_file()
+    older.reset()
+    assert [p.name for p in older.root.iterdir()] == [".mltui-demo"]
+
+    stranger = Workspace(tmp_path / "stranger")
+    stranger.root.mkdir()
+    (stranger.root / "data.csv").write_text("a,b\n")
+    from mltui.demo.errors import DemoError
+
+    with pytest.raises(DemoError, match="is not an mltui demo workspace"):
+        stranger.reset()
+    assert (stranger.root / "data.csv").exists()
+
+
+def test_a_second_demo_on_a_busy_workspace_fails_fast_and_touches_nothing(
+    tmp_path: Path,
+) -> None:
+    """The first demo holds the workspace lock for its whole life; the second one says so."""
+    ws = Workspace(tmp_path / "ws")
+    lock = ws.acquire()  # this process plays the first, running demo
+    try:
+        ws.run_dir.mkdir()
+        (ws.run_dir / "server.port").write_text("12345")
+        started = time.monotonic()
+        done = _demo_cli(ws.root, tmp_path, "--demo-reset")
+        assert time.monotonic() - started < 30  # fails fast: no waiting for the lock
+        assert done.returncode == 3, done.stderr
+        assert done.stderr.strip().splitlines() == [
+            f"mltui: another mltui --demo is running on {ws.root} (pid {os.getpid()})"
+        ]
+        assert (ws.run_dir / "server.port").read_text() == "12345"
+    finally:
+        lock.release()
+    # Released: the next demo may take it (and writes its own pid).
+    again = ws.acquire()
+    try:
+        assert ws.marker.read_text().strip() == str(os.getpid())
+    finally:
+        again.release()
 
 
 def test_the_generated_config_is_a_valid_mltui_config(tmp_path: Path) -> None:

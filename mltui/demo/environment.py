@@ -18,16 +18,16 @@ from typing import Any
 from mltui.config import Config, parse_config
 from mltui.demo import catalog
 from mltui.demo.config_template import render
+from mltui.demo.errors import DemoError
 from mltui.demo.processes import Child, wait_for
 from mltui.demo.prometheus import PrometheusServer, prometheus_binary, start_prometheus
-from mltui.demo.workspace import Workspace
+from mltui.demo.workspace import Workspace, WorkspaceLock
 
 TRAIN_TIMEOUT_S = 300.0
 SERVER_TIMEOUT_S = 120.0
 
 
-class DemoError(Exception):
-    """The demo could not start; the message says why (with the failing process' log)."""
+__all__ = ["DemoEnvironment", "DemoError"]
 
 
 def _stderr(message: str) -> None:
@@ -47,6 +47,7 @@ class DemoEnvironment:
         self.config: Config | None = None
         self._children: list[Child] = []
         self.traffic_started: float | None = None
+        self._lock: WorkspaceLock | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -59,13 +60,16 @@ class DemoEnvironment:
     def start(self, *, reset: bool = False) -> Config:
         """Everything up; the config mltui should run with."""
         started = time.monotonic()
-        with self.ws.lock():
-            if reset:
-                self.log(f"mltui demo: wiping {self.ws.root}")
-                self.ws.reset()
-            if not self.ws.is_ready():
-                self.ws.reset()  # a half-built store (interrupted run) is rebuilt
-                self._train()
+        if self._lock is None or not self._lock.held:
+            # Held until stop(): a second demo on this workspace fails fast instead of
+            # wiping this one's run/ directory (logs, port file, Prometheus' data).
+            self._lock = self.ws.acquire()
+        if reset:
+            self.log(f"mltui demo: wiping {self.ws.root}")
+            self.ws.reset()
+        if not self.ws.is_ready():
+            self.ws.reset()  # a half-built store (interrupted run) is rebuilt
+            self._train()
         run = self.ws.run_dir
         if run.exists():
             shutil.rmtree(run, ignore_errors=True)
@@ -111,10 +115,14 @@ class DemoEnvironment:
         return self.config
 
     def stop(self) -> None:
-        """Stop what this environment started (newest first); safe to call twice."""
+        """Stop what this environment started (newest first), then free the workspace;
+        safe to call twice."""
         for child in reversed(self._children):
             child.stop()
         self._children.clear()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     # ------------------------------------------------------------ steps
 
