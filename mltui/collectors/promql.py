@@ -8,10 +8,9 @@ group's models at once (``key=~"a|b|c"``) and aggregates ``sum by (<keys>)``.
 Latency quantiles of the poll are *not* three ``histogram_quantile`` queries: one
 query returns the bucket rates ``sum by (<keys>, <track>, le)`` and the collector
 computes p50/p95/p99 (overall and per track) with
-:func:`mltui.collectors.histogram.bucket_quantile`, which matches Prometheus. At
-1,000 models that is one rate() pass over the buckets instead of nine (three
-quantiles × overall/canary/stable), ~5× less server time (see
-``bucket_rates_query``).
+:func:`mltui.collectors.histogram.bucket_quantile`, which matches Prometheus. That
+is one rate() pass over the buckets instead of nine (three quantiles ×
+overall/canary/stable parts); see ``bucket_rates_query`` for the measurement.
 
 Tracks ride in the same query: for presets with a ``track_label`` each signal is
 ``overall or canary or stable``, where the three parts differ by their labels:
@@ -222,8 +221,10 @@ def bucket_rates_query(group: Group, window_s: float) -> str | None:
     row per model, track value and bucket. The collector sums tracks into overall /
     canary / stable itself and takes the quantiles client-side, so one query (one
     rate() pass) replaces ``histogram_quantile`` × 3 quantiles × 3 track parts.
-    Measured on the benchmark fleet at 1,000 models: 0.19 s of server time for this
-    query against 1.4 s for the three quantile queries. None for counter-only presets.
+    Measured on the benchmark fleet at 1,000 models (16,500 result rows, 1.8 MB):
+    0.19 s for this query against 1.43 s for the three quantile queries (idle
+    server; ~7× less evaluation time under load too); the client-side sums and
+    quantiles cost ~0.15 s of CPU. None for counter-only presets.
     """
     preset = group.preset
     if not preset.latency_histogram:
