@@ -76,5 +76,6 @@ def test_a_lowest_bound_at_or_below_zero_is_returned_as_is() -> None:
 def test_le_labels_and_sum_by_le() -> None:
     assert parse_le("+Inf") == INF
     assert parse_le("0.25") == 0.25
-    summed = sum_buckets([{0.1: 1.0, INF: 2.0}, {0.1: 3.0, INF: 5.0}])
+    # Two series' buckets, unsorted and interleaved, as the scrape source yields them.
+    summed = sum_buckets([(INF, 2.0), (0.1, 1.0), (0.1, 3.0), (INF, 5.0)])
     assert summed == [(0.1, 4.0), (INF, 7.0)]

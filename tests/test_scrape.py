@@ -3,6 +3,7 @@ and its quantiles against a real Prometheus' histogram_quantile on the same buck
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -19,10 +20,12 @@ from mltui.collectors.scrape import (
     parse_exposition,
     parse_selector,
 )
+from mltui.collectors.traffic_math import request_rates
 from mltui.config import parse_config
 from mltui.demo.processes import wait_for
 from mltui.demo.prometheus import prometheus_binary, start_prometheus
 from tests.harness.metrics_endpoint import MetricsEndpoint
+from tests.support.http_stubs import CannedServer
 
 
 def _config(url: str, *models: str) -> str:
@@ -182,3 +185,159 @@ def test_quantiles_match_a_real_prometheus_histogram_quantile(
             assert ours == pytest.approx(theirs, rel=1e-12), f"q={q}"
     finally:
         prom.stop()
+
+
+# ---------------------------------------------------------------- success-only request counters
+
+
+def _triton(success: dict[str, int], failure: dict[str, int], duration_us: dict[str, int]) -> str:
+    """Triton's exposition (counters without _total, as Triton writes them)."""
+    lines = ["# HELP nv_inference_request_success Number of successful inference requests"]
+    lines.append("# TYPE nv_inference_request_success counter")
+    lines += [
+        f'nv_inference_request_success{{model="{m}",version="1"}} {n}' for m, n in success.items()
+    ]
+    lines.append("# TYPE nv_inference_request_failure counter")
+    lines += [
+        f'nv_inference_request_failure{{model="{m}",reason="BACKEND",version="1"}} {n}'
+        for m, n in failure.items()
+    ]
+    lines.append("# TYPE nv_inference_request_duration_us counter")
+    lines += [
+        f'nv_inference_request_duration_us{{model="{m}",version="1"}} {n}'
+        for m, n in duration_us.items()
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _preset_source(url: str, preset: str, *models: str) -> ScrapeSource:
+    text = f'[scrape]\nurls = ["{url}"]\ntimeout = "2s"\n'
+    for name in models:
+        text += f'[[models]]\nname = "{name}"\nmetrics = "{preset}"\n'
+    return ScrapeSource(parse_config(text), history=_History())
+
+
+def _window(source: ScrapeSource, url: str) -> float:
+    scrapes = list(source.history._by_url[url])
+    return scrapes[-1].at - scrapes[0].at
+
+
+def test_triton_counts_successes_and_failures_as_requests() -> None:
+    """Triton's success counter excludes failures: rps = successes + failures."""
+    with CannedServer(content_type="text/plain; version=0.0.4") as server:
+        url = server.url + "/metrics"
+        # "mixed": 10 successes, 30 failures; "broken": only failures, no success series.
+        server.body = _triton({"mixed": 100}, {"mixed": 7, "broken": 2}, {"mixed": 4_000_000})
+        source = _preset_source(url, "triton", "mixed", "broken")
+        source.scrape(url)  # the baseline
+        server.body = _triton({"mixed": 110}, {"mixed": 37, "broken": 7}, {"mixed": 4_500_000})
+        result = source.poll(source.config.models)
+        dt = _window(source, url)
+
+    assert result.status.status == "ok", result
+    mixed = result.values["mixed"].overall
+    assert mixed.rps == pytest.approx(40 / dt)
+    assert mixed.error_rate == pytest.approx(0.75)  # 30 of 40, not 30/10 = 3.0
+    assert mixed.latency_ms.mean == pytest.approx(50.0)  # 500,000 µs over 10 successes
+    broken = result.values["broken"].overall
+    assert broken.rps == pytest.approx(5 / dt)  # not "no traffic"
+    assert broken.error_rate == 1.0
+    assert broken.note != "no traffic"
+
+
+def test_mlserver_counts_successes_and_failures_as_requests() -> None:
+    """MLServer's own prometheus_client counters (…_success_total / …_failure_total)."""
+    from prometheus_client import CollectorRegistry, Counter, Summary, start_http_server
+
+    registry = CollectorRegistry()
+    labels = ["model", "version"]
+    success = Counter("model_infer_request_success", "ok", labels, registry=registry)
+    failure = Counter("model_infer_request_failure", "failed", labels, registry=registry)
+    duration = Summary("model_infer_request_duration", "s", labels, registry=registry)
+    httpd, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
+    url = f"http://127.0.0.1:{httpd.server_port}/metrics"
+    try:
+        success.labels("mixed", "1").inc(3)
+        duration.labels("mixed", "1").observe(1.0)
+        source = _preset_source(url, "mlserver", "mixed", "broken")
+        source.scrape(url)  # the baseline
+        success.labels("mixed", "1").inc(1)
+        duration.labels("mixed", "1").observe(0.2)
+        failure.labels("mixed", "1").inc(3)
+        failure.labels("broken", "1").inc(5)  # never succeeded: no success series at all
+        result = source.poll(source.config.models)
+        dt = _window(source, url)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+    mixed = result.values["mixed"].overall
+    assert mixed.rps == pytest.approx(4 / dt)  # 1 success + 3 failures, not 1
+    assert mixed.error_rate == pytest.approx(0.75)  # not 3.0
+    assert mixed.latency_ms.mean == pytest.approx(200.0)
+    broken = result.values["broken"].overall
+    assert broken.rps == pytest.approx(5 / dt)
+    assert broken.error_rate == 1.0 and broken.note != "no traffic"
+
+
+@pytest.mark.parametrize(
+    ("requests", "errors", "exclude", "rps", "error_rate"),
+    [
+        (1.0, 3.0, True, 4.0, 0.75),  # success-only counter: total = successes + failures
+        (None, 5.0, True, 5.0, 1.0),  # no success series yet, only failures
+        (0.0, 0.0, True, 0.0, None),  # idle: no traffic, error rate unknown (not 0)
+        (4.0, None, True, 4.0, None),  # no error counter: successes are all we know
+        (4.0, 1.0, False, 4.0, 0.25),  # counter of all requests: errors are inside it
+        (None, 1.0, False, None, None),  # no request counter: nothing to divide by
+        (2.0, 3.0, False, 2.0, 1.0),  # a scrape racing a failure never exceeds 1
+    ],
+)
+def test_request_rates(
+    requests: float | None,
+    errors: float | None,
+    exclude: bool,
+    rps: float | None,
+    error_rate: float | None,
+) -> None:
+    got = request_rates(requests, errors, requests_exclude_errors=exclude)
+    assert (got.rps, got.error_rate) == (rps, error_rate)
+
+
+def test_counter_names_stay_as_the_server_wrote_them() -> None:
+    """prometheus_client's parser appends _total to bare counters; Prometheus does not."""
+    scrape = parse_exposition(
+        "# TYPE bare counter\nbare 1\n# TYPE done_total counter\ndone_total 2\n", "u", 0.0
+    )
+    assert set(scrape.samples) == {("bare", frozenset()), ("done_total", frozenset())}
+
+
+# ---------------------------------------------------------------- concurrency
+
+
+def test_urls_are_scraped_concurrently_each_within_the_timeout(
+    metrics_endpoint: MetricsEndpoint,
+) -> None:
+    """Four servers answering after 1.2 s, one that hangs: the first poll (two rounds and
+    the pause) still ends within the source's deadline, which does not grow with the URLs."""
+    metrics_endpoint.observe("a", 0.02, n=3)
+    body = httpx.get(metrics_endpoint.url, timeout=5).text
+    slow = [CannedServer(body=body, content_type="text/plain", delay=1.2) for _ in range(4)]
+    hung = CannedServer(body=body, content_type="text/plain", delay=30)
+    try:
+        urls = [s.url for s in slow] + [hung.url]
+        text = f'[scrape]\nurls = {json.dumps(urls)}\ntimeout = "2s"\n'
+        text += '[[models]]\nname = "a"\nmetrics = "kserve"\n'
+        source = ScrapeSource(parse_config(text), history=_History())
+        started = time.monotonic()
+        result = source.poll(source.config.models)
+        took = time.monotonic() - started
+    finally:
+        for server in [*slow, hung]:
+            server.close()
+    # One after another: 2 rounds × (4 × 1.2 s + 2 s) + 1 s ≈ 14.6 s.
+    assert took < source.deadline == 6.0, took
+    assert took < 2 * 2.0 + 1.0 + 1.0
+    assert result.status.status == "ok"
+    assert all(s.count == 2 for s in slow)  # two rounds, each server once per round
+    assert result.values["a"].overall.rps == 0.0  # the canned body never changes

@@ -19,7 +19,7 @@ factor 1/w, which cancels out of a quantile). The algorithm follows
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 Bucket = tuple[float, float]
 """(upper bound ``le``, cumulative count)"""
@@ -85,12 +85,11 @@ def bucket_quantile(q: float, buckets: Iterable[Bucket]) -> float:
     return start + (end - start) * (rank / count)
 
 
-def sum_buckets(series: Iterable[Mapping[float, float]]) -> list[Bucket]:
-    """``sum by (le)`` over several series' buckets (le -> cumulative count each)."""
+def sum_buckets(buckets: Iterable[Bucket]) -> list[Bucket]:
+    """``sum by (le)``: the (le, count) buckets of several series added per bound, sorted."""
     totals: dict[float, float] = {}
-    for buckets in series:
-        for le, count in buckets.items():
-            totals[le] = totals.get(le, 0.0) + count
+    for le, count in buckets:
+        totals[le] = totals.get(le, 0.0) + count
     return sorted(totals.items())
 
 

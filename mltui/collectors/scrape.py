@@ -11,14 +11,18 @@ When there is no earlier scrape yet it takes a second one after a short pause.
 From the two scrapes it computes what the Prometheus collector asks PromQL for, with
 the same preset (metric names, selector, track label):
 
-* ``rps``: Δrequests / Δt;
-* ``error_rate``: Δerrors / Δrequests;
+* ``rps``: Δrequests / Δt (successes + failures for presets whose request counter
+  counts successes only, :mod:`mltui.collectors.traffic_math`);
+* ``error_rate``: Δerrors / Δ(all requests);
 * latency quantiles: ``histogram_quantile`` over the bucket deltas, exactly as
   Prometheus does (:mod:`mltui.collectors.histogram`); counter-only servers give
   the mean Δsum / Δcount.
 
 Counter resets (a restarted server) and series that appeared between the two
 scrapes count from zero, as Prometheus' ``rate`` treats resets.
+
+The URLs are scraped concurrently, each bounded by the source's timeout, so a poll
+takes as long as the slowest server (at most the timeout), not the sum of them.
 """
 
 from __future__ import annotations
@@ -27,13 +31,16 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 from mltui.collectors.base import Source, SourceError
-from mltui.collectors.histogram import bucket_quantile, parse_le
+from mltui.collectors.histogram import Bucket, bucket_quantile, parse_le, sum_buckets
+from mltui.collectors.traffic_math import request_rates
 from mltui.config import Config, ModelConfig, ScrapeConfig
 from mltui.fleet import LatencyMs, Point, Traffic, TrafficStats, finite
 from mltui.presets import Preset
@@ -128,14 +135,28 @@ def metrics_url(url: str) -> str:
     return urlunsplit(parts)
 
 
+_COUNTER_TYPE = re.compile(r"^[ \t]*#[ \t]*TYPE[ \t]+(\S+)[ \t]+counter[ \t]*$", re.M)
+
+
 def parse_exposition(text: str, url: str, at: float) -> Scrape:
-    """Prometheus text exposition -> :class:`Scrape` (sample name + labels -> value)."""
+    """Prometheus text exposition -> :class:`Scrape` (sample name + labels -> value).
+
+    Sample names are kept as the server wrote them, as Prometheus stores them.
+    prometheus_client's parser renames the samples of a counter declared without
+    ``_total`` (Triton's ``nv_inference_request_success``) to ``<name>_total``; that
+    is undone here, or the preset's counter name would never match.
+    """
     from prometheus_client.parser import text_string_to_metric_families
 
+    bare_counters = {n for n in _COUNTER_TYPE.findall(text) if not n.endswith("_total")}
     samples: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
     for family in text_string_to_metric_families(text):
+        renamed = family.type == "counter" and family.name in bare_counters
         for sample in family.samples:
-            samples[(sample.name, frozenset(sample.labels.items()))] = float(sample.value)
+            name = sample.name
+            if renamed and name == family.name + "_total":
+                name = family.name
+            samples[(name, frozenset(sample.labels.items()))] = float(sample.value)
     return Scrape(url=url, at=at, samples=samples, names=frozenset(n for n, _ in samples))
 
 
@@ -213,9 +234,8 @@ def _sum(
     return total if found else None
 
 
-def _buckets(rates: _Rates, base_name: str, extra: Selector) -> list[tuple[float, float]]:
-    """``sum by (le) (rate(<base>_bucket{extra}))`` as (le, rate) pairs."""
-    totals: dict[float, float] = {}
+def _bucket_rates(rates: _Rates, base_name: str, extra: Selector) -> Iterator[Bucket]:
+    """(le, rate) of every ``<base>_bucket`` series matching ``extra`` (bad ``le`` skipped)."""
     for (_, sample, labels), rate in rates.rates.items():
         if sample != base_name + "_bucket":
             continue
@@ -223,11 +243,9 @@ def _buckets(rates: _Rates, base_name: str, extra: Selector) -> list[tuple[float
         if "le" not in as_dict or not extra.matches(as_dict):
             continue
         try:
-            le = parse_le(as_dict["le"])
+            yield parse_le(as_dict["le"]), rate
         except ValueError:
             continue
-        totals[le] = totals.get(le, 0.0) + rate
-    return sorted(totals.items())
 
 
 def traffic_stats(rates: _Rates, preset: Preset, extra: Selector) -> TrafficStats:
@@ -236,19 +254,21 @@ def traffic_stats(rates: _Rates, preset: Preset, extra: Selector) -> TrafficStat
     requests = _sum(rates, parse_selector(preset.requests), extra) if preset.requests else None
     if requests is None and preset.latency_histogram:
         requests = _sum(rates, Selector(preset.latency_histogram + "_count"), extra)
-    rps = finite(requests)
-
-    error_rate: float | None = None
-    if preset.errors and rps:
+    errors: float | None = None
+    if preset.errors:
         errors_sel = parse_selector(preset.errors)
         errors = _sum(rates, errors_sel, extra)
         if errors is None and errors_sel.name in rates.names:
             errors = 0.0  # the server has the counter, just no failed request of this model yet
-        error_rate = finite(errors / rps) if errors is not None else None
+    counted = request_rates(
+        requests, errors, requests_exclude_errors=preset.requests_exclude_errors
+    )
+    rps, error_rate = counted.rps, counted.error_rate
 
     latency = LatencyMs()
     if preset.latency_histogram and rps:
-        buckets = _buckets(rates, preset.latency_histogram, extra)
+        # sum by (le) (rate(<base>_bucket{extra})), then histogram_quantile.
+        buckets = sum_buckets(_bucket_rates(rates, preset.latency_histogram, extra))
         q = {p: finite(bucket_quantile(p, buckets) * factor) for p in (0.5, 0.95, 0.99)}
         latency = LatencyMs(p50=q[0.5], p95=q[0.95], p99=q[0.99])
     elif preset.latency_sum and preset.latency_count:
@@ -277,7 +297,8 @@ def _preset_names(preset: Preset) -> list[str]:
     names: list[str] = []
     if preset.latency_histogram:
         names += [preset.latency_histogram + "_count", preset.latency_histogram + "_bucket"]
-    for counter in (preset.requests, preset.latency_count):
+    # The error counter too: a model whose every request failed has only that series.
+    for counter in (preset.requests, preset.latency_count, preset.errors):
         if counter:
             names.append(parse_selector(counter).name)
     return names
@@ -304,7 +325,9 @@ class ScrapeSource(Source[Traffic]):
 
     @property
     def deadline(self) -> float:
-        # Up to two scrapes (the first poll needs a second one) plus the pause between.
+        # Up to two rounds of scrapes (the first poll needs a second one) plus the pause
+        # between. A round scrapes every URL at once and waits at most ``timeout``, so
+        # this holds for any number of URLs.
         return 2 * self.timeout + FIRST_GAP_S + 1.0
 
     def _http(self) -> Any:
@@ -334,13 +357,33 @@ class ScrapeSource(Source[Traffic]):
         return scrape
 
     def _scrape_all(self) -> tuple[list[Scrape], list[str]]:
+        """Scrape every URL concurrently; (scrapes in URL order, failure messages).
+
+        httpx's timeout bounds each phase of a request (connect, each read), not the
+        whole of it, so a server dribbling bytes could hold a scrape longer: the round
+        stops waiting after ``timeout`` and reports such a URL as timed out. Its thread
+        ends on its own when httpx gives up (the pool is not waited for).
+        """
+        urls = list(self.scrape_config.urls)
+        pool = ThreadPoolExecutor(max_workers=min(len(urls), 16), thread_name_prefix="scrape")
+        try:
+            futures: list[Future[Scrape]] = [pool.submit(self.scrape, url) for url in urls]
+            wait_futures(futures, timeout=self.timeout)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
         scrapes: list[Scrape] = []
         failures: list[str] = []
-        for url in self.scrape_config.urls:
-            try:
-                scrapes.append(self.scrape(url))
-            except SourceError as exc:
+        for url, future in zip(urls, futures, strict=True):
+            if not future.done():
+                failures.append(f"{redact(metrics_url(url))}: timed out after {self.timeout:g}s")
+                continue
+            exc = future.exception()
+            if exc is None:
+                scrapes.append(future.result())
+            elif isinstance(exc, SourceError):
                 failures.append(str(exc))
+            else:  # scrape() turns every failure into a SourceError; belt and braces
+                failures.append(f"{redact(metrics_url(url))}: {error_text(exc)}")
         return scrapes, failures
 
     def rates(self) -> tuple[_Rates, list[str]]:
