@@ -30,12 +30,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from mltui.actions import kube, registry, retrain
+from mltui.actions import argo, deployment, kserve, kubewrites, registry, retrain
 from mltui.actions.audit import AuditLog, Who, now_iso, who_am_i
-from mltui.actions.kube import TargetRef
-from mltui.actions.kubeapi import KubeApi, KubeError
+from mltui.actions.kube import TargetRef, last_action_value
+from mltui.actions.kubeapi import DEPLOYMENTS, KubeApi, KubeError
 from mltui.actions.plan import ActionName, Outcome, Plan, Result, Status, Step, StepResult
 from mltui.actions.registry import RegistryState
+from mltui.actions.revisions import parse_revision
 from mltui.config import Config, ModelConfig
 from mltui.fleet import ModelState
 from mltui.secrets import error_text, redact
@@ -126,7 +127,7 @@ class ActionEngine:
 
     def _last_action(self, action: str, model: ModelConfig, api: KubeApi | None) -> str:
         who = who_am_i(api.context, api.user) if api is not None else who_am_i()
-        return kube.last_action_value(
+        return last_action_value(
             {
                 "action": action,
                 "model": model.name,
@@ -150,7 +151,7 @@ class ActionEngine:
 
         api = self.kube(target.context)
         api.client()
-        ref = kube.TargetRef(
+        ref = TargetRef(
             kind=target.kind,
             namespace=api.namespace(target.namespace),
             name=target.name or model.name,
@@ -161,7 +162,7 @@ class ActionEngine:
         )
         base = replace(base, target=label, protected=protected, context=api.context)
         last = self._last_action(action, model, api)
-        revision = kube.parse_revision(to_revision) if action == "rollback" else 0
+        revision = parse_revision(to_revision) if action == "rollback" else 0
         # The registry is read first: a Deployment rollback records the champion it saw.
         state: RegistryState | None = None
         registry_problem: str | None = None
@@ -176,9 +177,9 @@ class ActionEngine:
                 return resumed
         if ref.kind == "Deployment":
             cluster = (
-                kube.plan_deployment_promote(api, ref, last)
+                deployment.plan_deployment_promote(api, ref, last)
                 if action == "promote"
-                else kube.plan_deployment_rollback(
+                else deployment.plan_deployment_rollback(
                     api, ref, last, revision, state.champion if state is not None else None
                 )
             )
@@ -187,9 +188,9 @@ class ActionEngine:
                 return replace(
                     base, refusal="--to-revision is not supported for InferenceService targets"
                 )
-            cluster = kube.plan_isvc(api, ref, action, last)
+            cluster = kserve.plan_isvc(api, ref, action, last)
         elif ref.kind == "Rollout":
-            cluster = kube.plan_rollout(api, ref, action, last, revision)
+            cluster = argo.plan_rollout(api, ref, action, last, revision)
         else:  # pragma: no cover - the config validates kinds
             return replace(base, refusal=f"unsupported target kind {ref.kind}")
         if cluster.refusal:
@@ -236,8 +237,8 @@ class ActionEngine:
         undoing the cluster once more (kubectl's undo would go back to the version we
         just left). When MLflow cannot be read to tell, refuse rather than guess.
         """
-        dep = api.get(kube.DEPLOYMENTS, ref.namespace, ref.name)
-        record = kube.unfinished_rollback(dep)
+        dep = api.get(DEPLOYMENTS, ref.namespace, ref.name)
+        record = deployment.unfinished_rollback(dep)
         if record is None or not self.config.mlflow_uri:
             return None
         by = f"by {record.get('user') or '?'} at {record.get('time') or '?'}"
@@ -258,7 +259,7 @@ class ActionEngine:
         if not more:
             return None
         steps: list[Step] = []
-        canary = kube.scale_canary_to_zero(api, ref, last)
+        canary = deployment.scale_canary_to_zero(api, ref, last)
         if canary is not None:
             steps.append(canary)
         steps += more
@@ -393,7 +394,7 @@ class ActionEngine:
         """Run one step: (detail, written-or-validated). Raises _Conflict or an error."""
         if step.system == "kubernetes":
             try:
-                return kube.apply_step(self.kube(plan.context), step, dry_run=dry_run), True
+                return kubewrites.apply_step(self.kube(plan.context), step, dry_run=dry_run), True
             except KubeError as exc:
                 if exc.conflict:
                     raise _Conflict(str(exc)) from None
@@ -430,7 +431,7 @@ class ActionEngine:
                 continue
             try:
                 if system == "kubernetes":
-                    stale = kube.stale_step(self.kube(plan.context), indexed)
+                    stale = kubewrites.stale_step(self.kube(plan.context), indexed)
                 else:
                     stale = registry.stale_step(self.registry(), indexed)
             except (KubeError, registry.RegistryError) as exc:
