@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +21,8 @@ import pytest
 from mltui.collectors.mlflow import MlflowSource
 from mltui.config import Config
 from mltui.fleet import Registry
-from tests.support.mlflow_data import MlflowData, ModelSpec
-from tests.support.mlflow_server import MlflowServer
+from tests.support.mlflow_data import MlflowData, ModelSpec, copy_store
+from tests.support.mlflow_server import MlflowServer, start_mlflow_server
 from tests.support.procs import free_port
 
 POLICY_VARS = (
@@ -334,3 +336,177 @@ def test_discovery_through_the_orchestrator(mlflow_store: MlflowData) -> None:
     for state in snapshot.models:
         assert state.registry is not None
         assert dict(state.registry.aliases) == dict(mlflow_store.model(state.name).aliases)
+
+
+# ---------------------------------------------------------------------- a fleet of 500
+
+BULK = 500
+BULK_TEMPLATE = "fraud-detector"
+REGISTRY_TABLES = (
+    "registered_models",
+    "model_versions",
+    "registered_model_tags",
+    "model_version_tags",
+    "registered_model_aliases",
+)
+
+
+def bulk_name(i: int) -> str:
+    return f"bulk-{i:04d}"
+
+
+def clone_models(db: Path, template: str, names: Sequence[str]) -> None:
+    """Copy every registry row MLflow wrote for ``template`` under each of ``names``.
+
+    Creating 500 models through MlflowClient takes minutes; copying the rows MLflow's
+    own calls wrote (every column, whatever the schema version, only the name changed)
+    takes a fraction of a second. Clone ``i`` then gets its own ``team`` tag
+    (``team-<i>``) and its champion alias on version ``2 - i % 2``.
+    """
+    con = sqlite3.connect(db)
+    try:
+        with con:
+            for table in REGISTRY_TABLES:
+                columns = [row[1] for row in con.execute(f'PRAGMA table_info("{table}")')]
+                listed = ", ".join(f'"{c}"' for c in columns)
+                picked = ", ".join("?" if c == "name" else f'"{c}"' for c in columns)
+                sql = f'INSERT INTO "{table}" ({listed}) SELECT {picked} FROM "{table}" WHERE name = ?'
+                con.executemany(sql, [(name, template) for name in names])
+            con.executemany(
+                "UPDATE registered_model_tags SET value = ? WHERE name = ? AND key = 'team'",
+                [(f"team-{i}", name) for i, name in enumerate(names)],
+            )
+            con.executemany(
+                "UPDATE registered_model_aliases SET version = ? "
+                "WHERE name = ? AND alias = 'champion'",
+                [(2 - i % 2, name) for i, name in enumerate(names)],
+            )
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def bulk_store(
+    mlflow_store_template: MlflowData, tmp_path_factory: pytest.TempPathFactory
+) -> MlflowData:
+    """The test store plus 500 clones of fraud-detector (read-only: shared by the module)."""
+    data = copy_store(mlflow_store_template, tmp_path_factory.mktemp("mlflow-bulk"))
+    clone_models(data.db_path, BULK_TEMPLATE, [bulk_name(i) for i in range(BULK)])
+    return data
+
+
+@pytest.fixture(scope="module")
+def bulk_server(
+    bulk_store: MlflowData, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[MlflowServer]:
+    """A real ``mlflow server`` over :func:`bulk_store`."""
+    server = start_mlflow_server(bulk_store, tmp_path_factory.mktemp("mlflow-bulk-server"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "rest"])
+def bulk_backend(request: pytest.FixtureRequest) -> tuple[str, MlflowData]:
+    data: MlflowData = request.getfixturevalue("bulk_store")
+    if request.param == "sqlite":
+        return data.tracking_uri, data
+    server: MlflowServer = request.getfixturevalue("bulk_server")
+    return server.url, data
+
+
+def test_requests_grow_with_pages_not_models(bulk_backend: tuple[str, MlflowData]) -> None:
+    """10 models and 500 models: a steady-state poll costs 2 requests at 10 (one
+    registered-model search, one version search) and 3 at 500 (one page listing the
+    whole 504-model registry, two version searches: 500 names do not fit one URL),
+    where the old per-model reads took 20 and 1,000. Every clone's aliases, tags and
+    versions arrive exactly."""
+    from mltui.collectors.mlflow_client import name_chunks
+
+    uri, data = bulk_backend
+    template = data.model(BULK_TEMPLATE)
+    counts: dict[int, int] = {}
+    for n in (10, BULK):
+        names = [bulk_name(i) for i in range(n)]
+        source = MlflowSource(make_config(uri, names, timeout="60s"))
+        warm = source.poll(source.config.models)
+        assert warm.status.status == "ok", warm.status.error
+        assert source.run_fetches == len(template.versions)  # clones share the runs
+        result = source.poll(source.config.models)
+        assert result.status.status == "ok", result.status.error
+        assert result.errors == {}
+        counts[n] = result.status.requests
+        for i, name in enumerate(names):
+            registry = result.values[f"m-{name}"]
+            champion = str(2 - i % 2)
+            assert dict(registry.aliases) == {**template.aliases, "champion": champion}
+            assert dict(registry.tags) == {**template.tags, "team": f"team-{i}"}
+            assert [v.version for v in registry.versions] == ["2", "1"]
+            assert registry.version(champion).aliases == ("champion",)  # type: ignore[union-attr]
+            assert [v.metrics for v in registry.versions] == [
+                template.version(v).metrics for v in ("2", "1")
+            ]
+        if n == BULK:
+            assert len(name_chunks(names)) == 2
+    assert counts == {10: 2, BULK: 3}
+
+
+def test_a_model_with_many_versions_costs_no_extra_pages(
+    backend: tuple[str, MlflowData],
+) -> None:
+    """ranker has 25 versions; with max_versions 3 and pages of 5, the one version page
+    (fraud-detector's 2, then ranker's 25, 24, 23) ends inside ranker once it has its 3:
+    the search stops there instead of paging through ranker's other 22 versions."""
+    uri, data = backend
+    source = MlflowSource(make_config(uri, ["ranker", "fraud-detector"], max_versions=3))
+    source.page_size = 5
+    first = source.poll(source.config.models)
+    assert first.status.status == "ok", first.status.error
+    assert_registry_matches(first.values["m-ranker"], data.model("ranker"), 3)
+    assert_registry_matches(first.values["m-fraud-detector"], data.model("fraud-detector"), 2)
+    second = source.poll(source.config.models)
+    # registered models 1 + versions 1 + ranker's old champion (v2, below the newest 3) 1
+    assert second.status.requests == 3
+    assert second.values == first.values
+
+
+def test_a_registry_bigger_than_a_page_is_searched_by_name(
+    backend: tuple[str, MlflowData],
+) -> None:
+    """When the fleet's names need several filters, the first poll lists one page of the
+    registry; that page has a next page (the registry is bigger), so the names it did not
+    hold are searched by name, and later polls search by name only. Versions come in one
+    search per chunk of names. Values are exact either way."""
+    uri, data = backend
+    names = ["churn-classifier", "fraud-detector", "ranker", "embeddings"]
+    source = MlflowSource(make_config(uri, names))
+    # Each chunk: "name IN (…)" URL-encoded within 60 characters, i.e. chunks
+    # [churn-classifier], [fraud-detector, ranker], [embeddings].
+    source.filter_chars = 60
+    source.registry_page_size = 2
+    first = source.poll(source.config.models)
+    assert first.status.status == "ok", first.status.error
+    for name in names:
+        assert_registry_matches(first.values[f"m-{name}"], data.model(name), 20)
+    # listing (churn-classifier, embeddings; a next page) + [fraud-detector, ranker]
+    # + 3 version searches + ranker's old champion + the runs.
+    assert first.status.requests == 2 + 3 + 1 + source.run_fetches
+    second = source.poll(source.config.models)
+    assert second.status.requests == 3 + 3 + 1  # by name only, no listing
+    assert second.values == first.values
+
+
+def test_a_name_with_both_quote_kinds_is_that_models_error(mlflow_store: MlflowData) -> None:
+    """MLflow's search syntax cannot quote a name holding both ' and ": that model gets
+    an error saying so, the others arrive."""
+    odd = 'it\'s "odd"'
+    source = MlflowSource(make_config(mlflow_store.tracking_uri, ["fraud-detector", odd]))
+    result = source.poll(source.config.models)
+    assert result.status.status == "ok", result.status.error
+    assert result.errors == {
+        f"m-{odd}": f"registered model {odd}: a name with both ' and \" cannot be searched"
+    }
+    assert_registry_matches(
+        result.values["m-fraud-detector"], mlflow_store.model("fraud-detector"), 20
+    )

@@ -33,6 +33,7 @@ import json
 import sys
 import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -94,6 +95,9 @@ class MlflowSource(Source[Registry]):
     filter_chars: int = MAX_FILTER_CHARS
     """Longest URL-encoded ``name IN (…)`` filter (tests lower it to see chunking)."""
 
+    read_threads: int = 3
+    """Searches of one poll run at once (1: one after the other)."""
+
     def __init__(self, config: Config) -> None:
         super().__init__(config)
         self._client: Any = None
@@ -154,8 +158,7 @@ class MlflowSource(Source[Registry]):
         names = list(dict.fromkeys(model.registry_name for model in models))
         searchable = [name for name in names if quote_name(name) is not None]
         try:
-            found = self._registered_models(client, searchable)
-            versions = self._versions(client, [name for name in searchable if name in found])
+            found, versions = self._read_fleet(client, searchable)
         except Exception as exc:
             raise self._fail(exc) from None
 
@@ -187,6 +190,30 @@ class MlflowSource(Source[Registry]):
         return values, errors
 
     # ------------------------------------------------------------------ batched reads
+
+    def _read_fleet(
+        self, client: Any, names: Sequence[str]
+    ) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+        """(registered models by name, newest versions by name) of ``names``.
+
+        The registered-model search and the version search of each chunk of names do
+        not depend on each other (a missing model simply has no versions), so up to
+        ``read_threads`` of them run at once: round trips to a remote server overlap,
+        and a local server's work overlaps this process' parsing of the last answer.
+        """
+        chunks = name_chunks(names, self.filter_chars)
+        if self.read_threads <= 1:
+            versions: dict[str, list[Any]] = {}
+            for chunk in chunks:
+                versions.update(self._versions(client, chunk))
+            return self._registered_models(client, names), versions
+        with ThreadPoolExecutor(self.read_threads, thread_name_prefix="mltui-mlflow") as pool:
+            registered = pool.submit(self._registered_models, client, names)
+            parts = [pool.submit(self._versions, client, chunk) for chunk in chunks]
+            versions = {}
+            for part in parts:
+                versions.update(part.result())
+            return registered.result(), versions
 
     def _registered_models(self, client: Any, names: Sequence[str]) -> dict[str, Any]:
         """The registered models among ``names`` that exist, by name (aliases, tags)."""
@@ -224,38 +251,38 @@ class MlflowSource(Source[Registry]):
         return found
 
     def _versions(self, client: Any, names: Sequence[str]) -> dict[str, list[Any]]:
-        """The newest ``max_versions`` versions of each of ``names``, newest first."""
+        """The newest ``max_versions`` versions of each of ``names`` (one chunk: their
+        ``name IN (…)`` filter fits a request), newest first."""
         newest: dict[str, list[Any]] = {name: [] for name in names}
         kept: set[tuple[str, str]] = set()  # (name, version): offset pages may repeat one
-        for chunk in name_chunks(names, self.filter_chars):
-            pending = list(chunk)
-            seen: set[str] = set()
-            token: str | None = None
-            while pending:
-                page = self._call(
-                    client.search_model_versions,
-                    filter_string=name_in_filter(pending),
-                    max_results=self.page_size,
-                    order_by=["name ASC", "version_number DESC"],
-                    page_token=token,
-                )
-                for mv in page:
-                    name, version = mv.name, str(mv.version)
-                    seen.add(name)
-                    have = newest.get(name)
-                    if have is None or len(have) >= self.max_versions or (name, version) in kept:
-                        continue
-                    have.append(mv)
-                    kept.add((name, version))
-                token = getattr(page, "token", None)
-                if not token or not page:
-                    break
-                if len(newest.get(page[-1].name, ())) >= self.max_versions:
-                    # The page ended inside a model that has its newest N: the rest of its
-                    # versions are of no use, so search again without the models seen
-                    # (ordered by name, they are complete) instead of paging through them.
-                    pending = [name for name in pending if name not in seen]
-                    token = None
+        seen: set[str] = set()
+        pending = list(names)
+        token: str | None = None
+        while pending:
+            page = self._call(
+                client.search_model_versions,
+                filter_string=name_in_filter(pending),
+                max_results=self.page_size,
+                order_by=["name ASC", "version_number DESC"],
+                page_token=token,
+            )
+            for mv in page:
+                name, version = mv.name, str(mv.version)
+                seen.add(name)
+                have = newest.get(name)
+                if have is None or len(have) >= self.max_versions or (name, version) in kept:
+                    continue
+                have.append(mv)
+                kept.add((name, version))
+            token = getattr(page, "token", None)
+            if not token or not page:
+                break
+            if len(newest.get(page[-1].name, ())) >= self.max_versions:
+                # The page ended inside a model that has its newest N: the rest of its
+                # versions are of no use, so search again without the models seen
+                # (ordered by name, they are complete) instead of paging through them.
+                pending = [name for name in pending if name not in seen]
+                token = None
         return newest
 
     def _registry(self, client: Any, rm: Any, raw: list[Any]) -> Registry:
