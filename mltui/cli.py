@@ -107,21 +107,24 @@ def fail(message: str, code: int = EXIT_UNKNOWN) -> NoReturn:
 
 
 class _Group(click.Group):
-    """Turns click usage errors under --check into exit 3 (UNKNOWN), not click's 2."""
+    """Usage errors exit 3, not click's 2: for --check 3 is UNKNOWN, and for the action
+    subcommands 2 means "failed or half-done", which a bad flag must never look like."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         argv = list(args[0]) if args and args[0] is not None else sys.argv[1:]
-        if any(a == "--check" or a.startswith("--check=") for a in argv):
-            kwargs["standalone_mode"] = False
-            try:
-                return super().main(*args, **kwargs)
-            except click.exceptions.Exit as exc:
-                sys.exit(exc.exit_code)
-            except click.ClickException as exc:
+        check = any(a == "--check" or a.startswith("--check=") for a in argv)
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            if check:  # one line on stderr, as a monitoring plugin's caller expects
                 fail(exc.format_message().replace("\n", " "))
-            except click.Abort:
-                fail("aborted")
-        return super().main(*args, **kwargs)
+            exc.show()
+            sys.exit(EXIT_UNKNOWN)
+        except click.Abort:
+            fail("aborted")
 
 
 @click.group(
