@@ -602,7 +602,7 @@ async def test_ages_show_once_data_is_old_in_whole_minutes() -> None:
         await pilot.pause(0.1)
         status = status_text(app)
         assert "✓ prom  ✓ mlflow  ✓ k8s  ✓ am" in status  # fresh: no age, fast: no latency
-        assert "✓ drift 2s 4m" in status  # a slow call (2.3 s); older than two drift polls
+        assert "✓ drift slow 4m" in status  # a slow call (2.3 s); older than two drift polls
         screen: Any = app.screen
         clock.now += timedelta(seconds=56)  # prometheus data 59 s old: still no age
         screen._refresh_status()
@@ -627,6 +627,26 @@ async def test_ages_show_once_data_is_old_in_whole_minutes() -> None:
         assert "✗ prom (stale 3m)" in status_text(app)
         # Up to the changed cell, not the rest of the line.
         assert wire.text.endswith("(stale 3") and "mlflow" not in wire.text, wire.text
+
+
+async def test_slow_mark_has_hysteresis() -> None:
+    """A source is marked slow from 1 s and stays so until a call is under 0.5 s: a
+    latency hovering around one threshold must not flip the mark on every poll."""
+
+    def took(ms: float) -> FleetSnapshot:
+        snapshot = fleet_snapshot()
+        k8s = replace(snapshot.sources["kubernetes"], latency_ms=ms)
+        return replace(snapshot, sources={**snapshot.sources, "kubernetes": k8s})
+
+    app, _ = static_app(took(950))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.snapshot is not None and not app.polling)
+        seen = []
+        for ms in (950, 1000, 900, 1100, 600, 450, 900):
+            app.snapshot = took(ms)
+            await pilot.pause()
+            seen.append("✓ k8s slow" in status_text(app))
+        assert seen == [False, True, True, True, True, False, False]
 
 
 def test_changed_columns_are_cells_not_characters() -> None:

@@ -2,11 +2,12 @@
 
 It is on screen all the time, so it is built to stay quiet over a slow SSH link
 (benchmarks/README.md, idle): it shows only what matters (an age once data is old,
-a latency once a call is slow, "polling…" once a poll is slow), coarsely (minutes,
-whole seconds), and when its text does change it repaints only up to the last
-changed cell. Textual writes a changed line from the widget's left edge to the end
-of the change, so what changes most, the poll state, comes first, padded to a fixed
-width: its flip rewrites ten cells, not the whole line (~450 bytes).
+"slow" once a source's calls are, "polling…" once a poll is), coarsely (ages in
+minutes; no per-poll latencies, which jitter: ``--check --format json`` has them),
+and when its text does change it repaints only up to the last changed cell.
+Textual writes a changed line from the widget's left edge to the end of the
+change, so what changes most, the poll state, comes first, padded to a fixed width:
+its flip rewrites ten cells, not the whole line (~450 bytes).
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ STATE_WIDTH = max(len(s) for s in STATES)
 """The poll state is padded to this width so the sources after it never move."""
 
 SLOW_MS = 1000.0
-"""A source's call latency is shown only from this long (in whole seconds, so it does
-not change on every poll): a fast call is not news."""
+"""A source whose call takes this long is marked "slow"…"""
+SLOW_CLEAR_MS = 500.0
+"""…until a call takes less than this: a latency hovering around one threshold would
+flip the mark on every poll."""
 
 AGE_TICK_S = 30.0
 """How often screens re-check ages: they are shown in whole minutes."""
@@ -51,26 +54,24 @@ def coarse_age(now: datetime, then: datetime) -> str:
 
 
 def source_line(
-    status: SourceStatus, now: datetime, fresh_for: float = 60.0, latency: bool = True
+    status: SourceStatus, now: datetime, fresh_for: float = 60.0, slow: bool = False
 ) -> Content:
     """One source: "✓ prom" while fresh, "✓ prom 3m" once its data is old,
-    "✓ mlflow 6s" when its call was slow, "✗ mlflow (stale 2m)" when it failed.
+    "✓ mlflow slow" when its calls are slow, "✗ mlflow (stale 2m)" when it failed.
 
     ``fresh_for``: seconds its data counts as fresh (ages are shown in minutes, so
     never less than one).
     """
     name = SHORT.get(status.name, status.name)
     if status.status == "ok":
-        took = status.latency_ms
-        slow = latency and took is not None and took >= SLOW_MS
-        latency_text = f" {took / 1000:.0f}s" if slow and took is not None else ""
+        slow_text = " [$warning]slow[/]" if slow else ""
         age = ""
         if status.fetched_at is not None:
             seconds = (now - status.fetched_at).total_seconds()
             if seconds >= max(60.0, fresh_for):
                 age = " " + coarse_age(now, status.fetched_at)
         return Content.from_markup(
-            "[$success]✓[/] $name$latency[dim]$age[/]", name=name, latency=latency_text, age=age
+            "[$success]✓[/] $name" + slow_text + "[dim]$age[/]", name=name, age=age
         )
     if status.fetched_at is not None:
         # Older data is still on screen: say how old, so nobody trusts it blindly.
@@ -150,6 +151,8 @@ class StatusBar(Widget):
         self._lines: list[list[Cell]] | None = None
         """What is on screen, cell by cell (None: nothing painted yet)."""
         self._painted_width = 0
+        self._slow: set[str] = set()
+        """Sources marked slow (see ``SLOW_MS``)."""
 
     def render(self) -> Content:
         return self._content
@@ -202,7 +205,7 @@ class StatusBar(Widget):
                 if status.status == "not_configured":
                     continue
                 fresh = fresh_for(status.name) if fresh_for is not None else 60.0
-                parts.append(source_line(status, now, fresh))
+                parts.append(source_line(status, now, fresh, self._is_slow(status)))
                 if status.status == "error" and status.error:
                     errors.append(f"{status.name}: {status.error}")
         line = Content("  ").join(parts)
@@ -222,6 +225,15 @@ class StatusBar(Widget):
                 )
             line = line + Content("\n") + Content("  ").join(second)
         return line
+
+    def _is_slow(self, status: SourceStatus) -> bool:
+        """Whether to mark ``status``'s source slow, with hysteresis (see ``SLOW_CLEAR_MS``)."""
+        took = status.latency_ms
+        if status.status != "ok" or took is None or took < SLOW_CLEAR_MS:
+            self._slow.discard(status.name)
+        elif took >= SLOW_MS:
+            self._slow.add(status.name)
+        return status.name in self._slow
 
     def on_resize(self) -> None:
         self.tick()  # the error line is clipped to the width
