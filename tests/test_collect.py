@@ -8,6 +8,7 @@ real servers).
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -29,6 +30,14 @@ name = "fraud"
 )
 
 
+class Hang:
+    """An answer that blocks until released, then returns ``value``."""
+
+    def __init__(self, value: dict[str, object]) -> None:
+        self.value = value
+        self.release = threading.Event()
+
+
 class Scripted(Source[object]):
     """A source whose next answers are given by the test."""
 
@@ -38,13 +47,18 @@ class Scripted(Source[object]):
         self.answers = answers
         self._deadline = deadline
         self.release = threading.Event()
+        self.fetches = 0
 
     @property
     def deadline(self) -> float:
         return self._deadline
 
     def fetch(self, models: Sequence[ModelConfig]) -> tuple[dict[str, object], dict[str, str]]:
+        self.fetches += 1
         answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Hang):
+            answer.release.wait(30)
+            return dict(answer.value), {}
         if answer == "hang":
             self.release.wait(30)
             return {}, {}
@@ -150,3 +164,66 @@ def test_a_source_says_nothing_about_models_it_does_not_cover():
     for name in ("churn", "fraud"):  # alias target and no target: not the cluster's business
         model = snap.model(name)
         assert model is not None and "kubernetes" not in model.errors
+
+
+def wait_until_idle(collector: FleetCollector, name: str) -> None:
+    """Wait (bounded) for the late poll of ``name`` to finish."""
+    deadline = time.monotonic() + 10
+    while name in collector.running():
+        assert time.monotonic() < deadline, f"{name} poll never finished"
+        time.sleep(0.01)
+
+
+def test_a_late_poll_is_never_doubled_and_its_result_is_used_once_it_lands():
+    """A source past its deadline is not polled again while that poll runs (it is
+    "previous poll still running", its data stale); once the late poll lands, the next
+    collect uses it if its own poll is late too; an answer in time beats it."""
+    first, second = (Hang({"churn": Registry(name="churn", aliases={"champion": v})}) for v in "12")
+    fresh = {"churn": Registry(name="churn", aliases={"champion": "3"})}
+    prom = Scripted("prometheus", [{"churn": traffic(5.0), "fraud": traffic(1.0)}])
+    mlflow = Scripted("mlflow", [first, second, fresh], deadline=0.2)
+    collector = FleetCollector(CONFIG, {"prometheus": prom, "mlflow": mlflow})
+    try:
+        snap = collector.collect()  # poll 1 hangs: timed out
+        assert snap.sources["mlflow"].error == "timed out after 0.2s"
+        assert set(collector.running()) == {"mlflow"}
+
+        time.sleep(1.1)
+        snap = collector.collect()  # poll 1 still running: no second poll
+        assert mlflow.fetches == 1
+        assert snap.sources["mlflow"].status == "error"
+        running = re.fullmatch(
+            r"previous poll still running \((\d+)s\)", snap.sources["mlflow"].error or ""
+        )
+        assert running is not None and int(running[1]) >= 1  # its age, ~1.3 s
+        assert snap.sources["prometheus"].status == "ok"  # the others still arrive
+        churn = snap.model("churn")
+        assert churn is not None and churn.registry is None and "mlflow" in churn.errors
+
+        first.release.set()  # poll 1 lands, after the collector gave up on it
+        wait_until_idle(collector, "mlflow")
+        snap = collector.collect()  # poll 2 hangs: poll 1's result is shown
+        assert mlflow.fetches == 2
+        assert snap.sources["mlflow"].status == "ok"
+        churn = snap.model("churn")
+        assert churn is not None and churn.registry is not None
+        assert churn.registry.champion == "1" and churn.stale == frozenset()
+
+        snap = collector.collect()  # poll 2 still running: poll 1's data kept, stale
+        assert mlflow.fetches == 2
+        assert (snap.sources["mlflow"].error or "").startswith("previous poll still running (")
+        churn = snap.model("churn")
+        assert churn is not None and churn.registry is not None
+        assert churn.registry.champion == "1" and churn.stale == {"mlflow"}
+
+        second.release.set()
+        wait_until_idle(collector, "mlflow")
+        snap = collector.collect()  # poll 3 answers in time: it beats poll 2's late result
+        assert mlflow.fetches == 3
+        churn = snap.model("churn")
+        assert churn is not None and churn.registry is not None
+        assert churn.registry.champion == "3" and churn.stale == frozenset()
+        assert collector.running() == {}
+    finally:
+        first.release.set()
+        second.release.set()

@@ -3,12 +3,20 @@
 Each source polls in its own daemon thread and is waited for at most its
 ``deadline``; a source that is late or fails marks its fields unknown (or keeps
 the previous poll's data, marked stale) while the other sources still arrive.
+
+A late poll cannot be cancelled (a thread blocked in a request runs on), so a source
+is never polled again while its previous poll still runs: polls of a slow source
+would otherwise pile up, each making the server slower for the next. Such a source
+is reported as "previous poll still running (Ns)"; once that late poll finishes, its
+result is used by the next ``collect`` whose own poll of the source misses the
+deadline (it is newer than anything shown).
 """
 
 from __future__ import annotations
 
 import importlib
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -70,6 +78,33 @@ def build_source(name: str, config: Config) -> Source[Any]:
     return source
 
 
+class _Poll:
+    """One poll of one source, running in its own thread (which may outlive ``collect``)."""
+
+    def __init__(self, source: Source[Any], models: Sequence[ModelConfig]) -> None:
+        self.started = time.monotonic()
+        self.result: SourceResult[Any] | None = None
+        self.used = False
+        """Whether a snapshot has shown this poll's result (so it is not shown twice)."""
+        self.thread = threading.Thread(
+            target=self._run, args=(source, models), name=f"mltui-{source.name}", daemon=True
+        )
+
+    def _run(self, source: Source[Any], models: Sequence[ModelConfig]) -> None:
+        self.result = source.poll(models)
+
+    @property
+    def running(self) -> bool:
+        return self.thread.is_alive()
+
+    def take(self) -> SourceResult[Any] | None:
+        """The result, once finished and not yet shown."""
+        if self.result is None or self.used:
+            return None
+        self.used = True
+        return self.result
+
+
 class FleetCollector:
     """Polls the configured sources; remembers the last good data of each."""
 
@@ -79,6 +114,10 @@ class FleetCollector:
         self._names = list(self._sources) if sources is not None else configured_sources(config)
         self._models: list[ModelConfig] | None = list(config.models) or None
         self.last: FleetSnapshot | None = None
+        self._polls: dict[str, _Poll] = {}
+        """The latest poll started of each source (fast and drift polls run in parallel
+        from different threads, hence the lock)."""
+        self._polls_lock = threading.Lock()
 
     @property
     def source_names(self) -> list[str]:
@@ -129,35 +168,45 @@ class FleetCollector:
         self, names: Sequence[str], models: Sequence[ModelConfig]
     ) -> dict[str, SourceResult[Any]]:
         results: dict[str, SourceResult[Any]] = {}
-        threads: list[tuple[str, threading.Thread, float]] = []
+        started: list[tuple[str, _Poll, float, SourceResult[Any] | None]] = []
         for name in names:
             try:
                 source = self.source(name)
             except Exception as exc:  # a broken install or config: a value, not a crash
                 from mltui.secrets import error_text
 
-                results[name] = SourceResult(
-                    status=SourceStatus(name=name, status="error", error=error_text(exc))
-                )
+                results[name] = _error(name, error_text(exc))
                 continue
+            with self._polls_lock:
+                previous = self._polls.get(name)
+                if previous is not None and previous.running:
+                    # Never a second poll of the same source: report it, keep its data stale.
+                    age = time.monotonic() - previous.started
+                    results[name] = _error(name, f"previous poll still running ({age:.0f}s)")
+                    continue
+                # A poll we gave up on that has finished since: its result is newer than
+                # what is shown, a fallback should this poll be late too.
+                late = previous.take() if previous is not None else None
+                poll = _Poll(source, models)
+                self._polls[name] = poll
+            poll.thread.start()
+            started.append((name, poll, source.deadline, late))
+        begun = time.monotonic()
+        for name, poll, deadline, late in started:
+            poll.thread.join(max(0.0, deadline - (time.monotonic() - begun)))
+            with self._polls_lock:
+                result = poll.take()
+            if result is None:
+                result = late or _error(name, f"timed out after {deadline:g}s")
+            results[name] = result
+        return results
 
-            def run(name: str = name, source: Source[Any] = source) -> None:
-                results[name] = source.poll(models)
-
-            thread = threading.Thread(target=run, name=f"mltui-{name}", daemon=True)
-            thread.start()
-            threads.append((name, thread, source.deadline))
-        started = utcnow()
-        for name, thread, deadline in threads:
-            remaining = deadline - (utcnow() - started).total_seconds()
-            thread.join(max(0.0, remaining))
-            if name not in results:
-                results[name] = SourceResult(
-                    status=SourceStatus(
-                        name=name, status="error", error=f"timed out after {deadline:g}s"
-                    )
-                )
-        return dict(results)
+    def running(self) -> dict[str, float]:
+        """Sources whose last poll still runs (the orchestrator gave up waiting), with
+        seconds since it started."""
+        now = time.monotonic()
+        with self._polls_lock:
+            return {n: now - p.started for n, p in self._polls.items() if p.running}
 
     def close(self) -> None:
         for source in self._sources.values():
@@ -165,6 +214,10 @@ class FleetCollector:
                 source.close()
             except Exception:  # noqa: BLE001 - closing is best effort
                 pass
+
+
+def _error(name: str, message: str) -> SourceResult[Any]:
+    return SourceResult(status=SourceStatus(name=name, status="error", error=message))
 
 
 def _alias_rollout(registry: Registry | None, name: str) -> Rollout:
