@@ -45,7 +45,7 @@ def render(
     ]
     if prometheus_url:
         lines += [
-            "# A real Prometheus started by the demo, scraping the model server every 2 s.",
+            "# A real Prometheus started by the demo, scraping the model server every second.",
             "[prometheus]",
             f"url = {_s(prometheus_url)}",
             f"rate_window = {_s(RATE_WINDOW)}",

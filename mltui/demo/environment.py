@@ -4,12 +4,20 @@
 ``start()`` trains the models on first use, starts the processes (all on
 127.0.0.1, each in its own process group), writes ``mltui.toml`` and returns the
 parsed :class:`~mltui.config.Config`; ``stop()`` ends every process it started.
+
+Start-up is mostly Python imports (MLflow, pandas, scikit-learn) and, on the first
+run, MLflow's schema migrations; so everything that can overlap does: the model
+server and the traffic generator start with training and wait for it (and for the
+server's port), Prometheus starts meanwhile, and mltui itself imports MLflow in
+the background for its first poll.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -64,30 +72,21 @@ class DemoEnvironment:
             # Held until stop(): a second demo on this workspace fails fast instead of
             # wiping this one's run/ directory (logs, port file, Prometheus' data).
             self._lock = self.ws.acquire()
+        _prewarm()
         if reset:
             self.log(f"mltui demo: wiping {self.ws.root}")
             self.ws.reset()
-        if not self.ws.is_ready():
+        needs_training = not self.ws.is_ready()
+        if needs_training:
             self.ws.reset()  # a half-built store (interrupted run) is rebuilt
-            self._train()
         run = self.ws.run_dir
         if run.exists():
             shutil.rmtree(run, ignore_errors=True)
         run.mkdir(parents=True, exist_ok=True)
-        # Prometheus starts while the server loads its models (file_sd target set later).
-        port_file = self._spawn_server()
-        prometheus_url: str | None = None
-        if prometheus_binary():
-            try:
-                self.prometheus = start_prometheus(run / "prometheus", None)
-                self._children.append(self.prometheus.child)
-                prometheus_url = self.prometheus.url
-            except RuntimeError as exc:
-                self.log(f"mltui demo: {exc}; reading the server's /metrics directly instead")
-        self.server_url = self._wait_server(port_file)
-        if self.prometheus is not None:
-            self.prometheus.set_targets([self.server_url.split("//", 1)[1]])
-        self.traffic_started = time.monotonic()
+        training = self._spawn_training() if needs_training else None
+        # The server and the traffic generator import their libraries while training
+        # runs, then wait for READY / the port file; Prometheus starts meanwhile.
+        port_file = self._spawn_server(wait_ready=TRAIN_TIMEOUT_S if training else 0.0)
         self.traffic = self._spawn(
             "traffic",
             [
@@ -96,10 +95,25 @@ class DemoEnvironment:
                 "mltui.demo.traffic",
                 "--workspace",
                 str(self.ws.root),
-                "--url",
-                self.server_url,
+                "--port-file",
+                str(port_file),
             ],
         )
+        prometheus_url: str | None = None
+        if prometheus_binary():
+            try:
+                # A static target: the server binds its port first thing. (A file_sd
+                # target set later would wait for Prometheus' 5 s target-reload tick.)
+                target = self._wait_bound(port_file.with_suffix(".addr"))
+                self.prometheus = start_prometheus(run / "prometheus", [target])
+                self._children.append(self.prometheus.child)
+                prometheus_url = self.prometheus.url
+            except RuntimeError as exc:
+                self.log(f"mltui demo: {exc}; reading the server's /metrics directly instead")
+        if training is not None:
+            self._wait_training(training)
+        self.server_url = self._wait_server(port_file)
+        self.traffic_started = time.monotonic()  # it was waiting for the port file
         text = render(
             self.ws,
             prometheus_url=prometheus_url,
@@ -131,13 +145,16 @@ class DemoEnvironment:
         self._children.append(child)
         return child
 
-    def _train(self) -> None:
+    def _spawn_training(self) -> Child:
         self.log("mltui demo: training the demo models (first run only, ~20 s)…")
         self.ws.root.mkdir(parents=True, exist_ok=True)
         self.ws.run_dir.mkdir(parents=True, exist_ok=True)
-        child = self._spawn(
+        return self._spawn(
             "train", [sys.executable, "-m", "mltui.demo.train", "--workspace", str(self.ws.root)]
         )
+
+    def _wait_training(self, child: Child) -> None:
+        """Training done and READY written; DemoError with its log otherwise."""
         try:
             code = child.popen.wait(TRAIN_TIMEOUT_S)
         except Exception:
@@ -147,8 +164,11 @@ class DemoEnvironment:
         if code != 0 or not self.ws.is_ready():
             raise DemoError(f"training the demo models failed (exit {code}):\n{child.log_tail()}")
 
-    def _spawn_server(self) -> Path:
-        """Start the model server; the file it will write its port to."""
+    def _spawn_server(self, wait_ready: float = 0.0) -> Path:
+        """Start the model server; the file it will write its port to.
+
+        ``wait_ready`` > 0: training is running, the server waits that long for it.
+        """
         port_file = self.ws.run_dir / "server.port"
         self.server = self._spawn(
             "server",
@@ -160,9 +180,22 @@ class DemoEnvironment:
                 str(self.ws.root),
                 "--port-file",
                 str(port_file),
+                "--addr-file",
+                str(port_file.with_suffix(".addr")),
+                "--wait-ready",
+                str(wait_ready),
             ],
         )
         return port_file
+
+    def _wait_bound(self, addr_file: Path) -> str:
+        """ "127.0.0.1:PORT" once the server bound its socket; DemoError if it dies first."""
+        server = self.server
+        assert server is not None
+        wait_for(lambda: addr_file.exists() or not server.alive(), SERVER_TIMEOUT_S, 0.02)
+        if not addr_file.exists():
+            raise DemoError(f"the demo model server did not start:\n{server.log_tail()}")
+        return f"127.0.0.1:{addr_file.read_text(encoding='utf-8').strip()}"
 
     def _wait_server(self, port_file: Path) -> str:
         """The server's base URL once it serves; DemoError with its log if it dies."""
@@ -208,6 +241,23 @@ class DemoEnvironment:
             return missing
         finally:
             collector.close()
+
+
+def _prewarm() -> None:
+    """Import in the background what mltui's first poll needs (MLflow takes seconds).
+
+    It runs while the demo's processes start, so the first snapshot is not also
+    waiting for imports. Best effort: a failure here shows up, properly reported,
+    in the poll that needs the module.
+    """
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            import mlflow.store.model_registry.sqlalchemy_store  # noqa: F401
+            import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+            import mlflow.tracking  # noqa: F401
+
+    threading.Thread(target=load, name="mltui-demo-prewarm", daemon=True).start()
 
 
 def _live(model: Any) -> bool:

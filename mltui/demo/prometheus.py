@@ -1,6 +1,6 @@
 """A real Prometheus for the demo, when a ``prometheus`` binary is on PATH.
 
-It scrapes the demo's model server every 2 s (so rates are live within seconds),
+It scrapes the demo's model server every second (so rates are live within seconds),
 keeps its data in the workspace's run directory (fresh each start) and listens on
 127.0.0.1 only. Without the binary the demo config uses ``[scrape]`` instead.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mltui.demo.processes import Child, wait_for
 
-SCRAPE_INTERVAL_S = 2
+SCRAPE_INTERVAL_S = 1
 
 
 def prometheus_binary() -> str | None:

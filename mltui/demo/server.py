@@ -3,7 +3,9 @@
 ``python -m mltui.demo.server --workspace DIR --port-file FILE`` binds a free port
 on 127.0.0.1, loads ``models:/<name>@champion`` and ``@challenger`` for every demo
 model from the workspace's MLflow store, and writes the port to ``FILE`` once it
-serves. Then:
+serves. With ``--wait-ready SECONDS`` it may start before the store is trained: it
+imports its libraries at once and loads the models when training marks the store
+ready, so on a first run its start-up overlaps training. Then:
 
 * ``POST /v1/models/<name>:predict`` (KServe v1 protocol: ``{"instances": [...]}``)
   routes the registered model's canary share (tag ``mltui.canary_weight``) to the
@@ -358,30 +360,60 @@ def make_app(server: DemoServer, on_ready: Any = None) -> Any:
     )
 
 
+def _write_atomic(path: Path, text: str) -> None:
+    """Readers polling ``path`` never see it half-written."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mltui.demo.server")
     parser.add_argument("--workspace", required=True)
     parser.add_argument("--port-file", required=True, help="written with the port once serving")
+    parser.add_argument(
+        "--addr-file",
+        help="written with the port as soon as it is bound (before the models load)",
+    )
+    parser.add_argument(
+        "--wait-ready",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for training to finish (READY) before loading the models",
+    )
     args = parser.parse_args(argv)
     watch_parent()
     # SIGHUP (the terminal went away) ends the server like SIGTERM.
     signal.signal(signal.SIGHUP, lambda *_: os.kill(os.getpid(), signal.SIGTERM))
 
-    import uvicorn
-
-    ws = Workspace(Path(args.workspace))
-    server = DemoServer(ws)
-    server.start()
+    # Bind first (milliseconds): with the port known at once, Prometheus can start
+    # scraping a static target while this process is still importing and loading.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))  # loopback only, a free port chosen by the kernel
     port = sock.getsockname()[1]
+    if args.addr_file:
+        _write_atomic(Path(args.addr_file), str(port))
+
+    # The heavy imports (seconds on a small laptop) overlap training on a first run.
+    import mlflow.sklearn  # noqa: F401
+    import pandas  # noqa: F401
+    import uvicorn
+
+    ws = Workspace(Path(args.workspace))
+    deadline = time.monotonic() + args.wait_ready
+    while not ws.is_ready() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if not ws.is_ready():
+        print(f"no trained demo store in {ws.root}", file=sys.stderr, flush=True)
+        return 1
+    server = DemoServer(ws)
+    server.start()
     port_file = Path(args.port_file)
 
     def ready() -> None:
-        tmp = port_file.with_suffix(".tmp")
-        tmp.write_text(str(port), encoding="utf-8")
-        os.replace(tmp, port_file)
+        _write_atomic(port_file, str(port))
         print(f"serving on http://127.0.0.1:{port}", flush=True)
 
     config = uvicorn.Config(

@@ -119,20 +119,40 @@ async def run(ws: Workspace, url: str, drift_after: float, seed: int | None = No
         )
 
 
+def _wait_port(port_file: Path) -> str:
+    """The server's URL once it wrote its port (the parent stops us if it never does)."""
+    while True:
+        try:
+            port = port_file.read_text(encoding="utf-8").strip()
+        except OSError:
+            port = ""
+        if port.isdigit():
+            return f"http://127.0.0.1:{port}"
+        time.sleep(0.05)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mltui.demo.traffic")
     parser.add_argument("--workspace", required=True)
-    parser.add_argument("--url", required=True, help="the demo server, http://127.0.0.1:PORT")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--url", help="the demo server, http://127.0.0.1:PORT")
+    where.add_argument(
+        "--port-file",
+        help="wait for the demo server to write its port here (start before it serves)",
+    )
     parser.add_argument(
         "--drift-after", type=float, default=DEFAULT_DRIFT_AFTER_S, metavar="SECONDS"
     )
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args(argv)
     watch_parent()
+    # Import now: with --port-file this overlaps the server's start-up.
+    import httpx  # noqa: F401
+    import pandas  # noqa: F401
+
+    url = args.url.rstrip("/") if args.url else _wait_port(Path(args.port_file))
     try:
-        asyncio.run(
-            run(Workspace(Path(args.workspace)), args.url.rstrip("/"), args.drift_after, args.seed)
-        )
+        asyncio.run(run(Workspace(Path(args.workspace)), url, args.drift_after, args.seed))
     except KeyboardInterrupt:
         pass
     return 0
