@@ -32,8 +32,8 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import UTC, datetime
 from typing import Any
 
@@ -159,6 +159,7 @@ class MlflowSource(Source[Registry]):
         searchable = [name for name in names if quote_name(name) is not None]
         try:
             found, versions = self._read_fleet(client, searchable)
+            self._prefetch_runs(client, versions.values())
         except Exception as exc:
             raise self._fail(exc) from None
 
@@ -284,6 +285,30 @@ class MlflowSource(Source[Registry]):
                 pending = [name for name in pending if name not in seen]
                 token = None
         return newest
+
+    def _prefetch_runs(self, client: Any, versions: Iterable[list[Any]]) -> None:
+        """Fetch the source runs not cached yet, ``read_threads`` at a time.
+
+        Only a first poll (or new versions) has any: at 1,000 models that is one
+        request per version, so doing them concurrently shortens the cold poll. The
+        first server failure stops the rest (a missing run is not a failure).
+        """
+        with self._runs_lock:
+            missing = {
+                mv.run_id
+                for vs in versions
+                for mv in vs
+                if mv.run_id and mv.run_id not in self._runs
+            }
+        if len(missing) < 2 or self.read_threads <= 1:
+            return
+        pool = ThreadPoolExecutor(self.read_threads, thread_name_prefix="mltui-mlflow")
+        try:
+            futures = [pool.submit(self._run_facts, client, run_id) for run_id in missing]
+            for future in as_completed(futures):
+                future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _registry(self, client: Any, rm: Any, raw: list[Any]) -> Registry:
         """One registered model from its search results; run facts from the cache."""
