@@ -287,9 +287,9 @@ def drift_command(
       0  drift computed (or read) and printed, drifted or not:
          mltui --check judges it against drift_share
       2  computing failed (missing or bad data, MLflow unreachable, ...);
-         the reason is on stderr. click also exits 2 on a malformed
-         command line (unknown option), printing "Usage:" first
-      3  bad config, unknown MODEL, or MODEL without [models.drift]
+         the reason is on stderr
+      3  usage or config error: a bad flag, a bad config, an unknown
+         MODEL, or a MODEL without [models.drift]
     """
     options = _merge(ctx, **common)
     try:
