@@ -65,19 +65,19 @@ def naive_requests(source: str, n: int, config_path: Path) -> int:
                  p99, requests, errors) plus its sparkline range query
     kubernetes   per model: GET the Deployment, GET its canary (when it has one),
                  LIST its ReplicaSets (for the revision history)
-    mlflow       per model: get_registered_model + search_model_versions (what mltui does)
+    mlflow       per model: get_registered_model + search_model_versions
     alertmanager per model: one filtered GET /api/v2/alerts
     """
     if source == "prometheus":
-        from mltui.collectors import promql
         from mltui.config import load_config
 
         config = load_config(config_path)
         total = 0
         for model in config.models:
-            (group,) = promql.group_models(config, [model])
-            total += len(promql.instant_queries(group, 300))
-            total += promql.p95_series_query(group, 300) is not None
+            preset = config.preset(model.metrics)
+            total += 3 if preset.latency_histogram else 1  # p50, p95, p99 (or the mean)
+            total += 1 + (preset.errors is not None)  # requests, errors
+            total += preset.latency_histogram is not None  # its sparkline range query
         return total
     if source == "kubernetes":
         return sum(3 if has_canary(i) else 2 for i in range(n))
@@ -178,12 +178,12 @@ def bench_collect(
                 rows,
             )
         )
-        rows = []
+        timed = []
         for n in sizes:
             for name, source in results[n]["sources"].items():
                 status = "ok" if source["status"] == "ok" else f"ERROR: {source['error']}"
-                rows.append([n, name, source["latency_ms"], source["requests"], status])
-        rows = [
+                timed.append([n, name, source["latency_ms"], source["requests"], status])
+        uncut = [
             [n, name, source["latency_ms"], source["requests"]]
             for n in sizes
             for name, source in patient[n]["sources"].items()
@@ -192,14 +192,14 @@ def bench_collect(
             table(
                 "2b. Per-source latency of one poll with 120 s timeouts (what a poll really costs)",
                 ["models", "source", "ms", "requests"],
-                rows,
+                uncut,
             )
         )
         say(
             table(
                 "2c. Per-source latency and requests of the last timed poll (default 5 s timeouts)",
                 ["models", "source", "ms", "requests", "status"],
-                rows,
+                timed,
             )
         )
     return results
