@@ -16,7 +16,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,7 +35,8 @@ from click.testing import CliRunner
 
 from mltui.cli import main as cli_main
 from mltui.collectors.base import SourceError
-from mltui.collectors.drift import DriftSource
+from mltui.collectors.collect import FleetCollector
+from mltui.collectors.drift import DEADLINE_MARGIN, FETCH_BUDGET, DriftSource
 from mltui.config import Config, DriftConfig, MlflowConfig, ModelConfig, PrometheusConfig
 
 REF_ROWS = 3000
@@ -48,6 +55,16 @@ def _frame(rng: np.random.Generator, n: int, shift: bool, old: bool = False) -> 
             "request_id": np.arange(n),
         }
     )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def drift_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Results are cached on disk under $XDG_CACHE_HOME: one directory for this module,
+    never the developer's own (tests that count computations use their own)."""
+    home = tmp_path_factory.mktemp("xdg-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(home))
+        yield home
 
 
 @pytest.fixture(scope="module")
@@ -304,6 +321,7 @@ def mlflow_store(tmp_path_factory: pytest.TempPathFactory, data: Path) -> dict[s
     ref = pd.read_parquet(data / "reference.parquet")
     client = mlflow.MlflowClient(tracking_uri=uri)
     previous = mlflow.get_tracking_uri()
+    previous_env = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     try:
         with warnings.catch_warnings():
@@ -328,6 +346,12 @@ def mlflow_store(tmp_path_factory: pytest.TempPathFactory, data: Path) -> dict[s
                 client.set_registered_model_alias(name, "champion", mv.version)
     finally:
         mlflow.set_tracking_uri(previous)
+        # set_tracking_uri also exports $MLFLOW_TRACKING_URI, which every later Config()
+        # would read (an MLflow source pointed at ./mlflow.db): put the variable back.
+        if previous_env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = previous_env
     return {"uri": uri, "run_id": run.info.run_id}
 
 
@@ -366,12 +390,251 @@ def test_reference_mlflow_resolves_the_logged_training_dataset(
         [
             good(data, name="bare", reference="mlflow"),
             good(data, name="orphan", reference="mlflow"),
+            good(data, name="ghost", reference="mlflow"),
             good(data, name="churn", reference="mlflow", reference_artifact="data/ghost.parquet"),
         ]
     ).errors
     assert "logged no dataset with a file source" in errors["bare"]
+    # No alias (INVALID_PARAMETER_VALUE) and no such model (RESOURCE_DOES_NOT_EXIST) alike.
     assert 'registered model "orphan" has no champion alias' in errors["orphan"]
+    assert 'registered model "ghost" has no champion alias' in errors["ghost"]
     assert 'reference artifact "data/ghost.parquet" not found' in errors["churn"]
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_mlflow_unreachable_is_not_reported_as_a_missing_alias(
+    data: Path, source: DriftSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refused connection says MLflow is unreachable, never 'has no champion alias'."""
+    uri = f"http://127.0.0.1:{_closed_port()}"
+    monkeypatch.setattr(source, "config", _mlflow_config(uri))
+    started = time.perf_counter()
+    result = source.poll([good(data, name="churn", reference="mlflow")])
+    assert time.perf_counter() - started < 60
+    assert result.errors["churn"] == (
+        f'reference = "mlflow": MLflow unreachable at {uri}: Connection refused'
+    )
+
+
+# ---------------------------------------------------------------- secrets
+
+
+def test_worker_errors_are_redacted_with_the_parents_secrets(
+    tmp_path: Path, source: DriftSource, drift_cache_home: Path
+) -> None:
+    """The worker process knows no registered secret: its messages are redacted in the parent
+    before they reach the poll result, the memory cache and the disk cache."""
+    from mltui.secrets import register
+
+    secret = f"tok-{uuid.uuid4().hex}"
+    register(secret)
+    folder = tmp_path / secret  # e.g. a bucket path carrying a token
+    folder.mkdir()
+    (folder / "ref.parquet").write_bytes(b"this is not parquet")
+    leaky = model(
+        "leaky", reference=str(folder / "ref.parquet"), current=str(folder / "ref.parquet")
+    )
+    error = source.poll([leaky]).errors["leaky"]
+    assert error.startswith("cannot read reference ") and "/***/ref.parquet" in error, error
+    assert secret not in error
+    assert secret not in str(source._cache["leaky"])
+    stored = [p.read_text() for p in (drift_cache_home / "mltui" / "drift").glob("*.json")]
+    assert any("/***/ref.parquet" in text for text in stored)
+    assert not any(secret in text for text in stored)
+
+
+# ---------------------------------------------------------------- disk cache
+
+
+def _fresh_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An empty $XDG_CACHE_HOME for this test; returns the drift cache directory."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    return tmp_path / "xdg-cache" / "mltui" / "drift"
+
+
+def _settings(data: Path) -> dict[str, Any]:
+    return {
+        "reference": str(data / "reference.parquet"),
+        "current": str(data / "current" / "part-*"),
+        "timestamp_column": "ts",
+        "window": "24h",
+    }
+
+
+_SECOND_PROCESS = textwrap.dedent(
+    """
+    import json, multiprocessing, sys
+    from mltui.collectors.drift import DriftSource
+    from mltui.config import Config, DriftConfig, ModelConfig
+
+    model = ModelConfig(name="cron", drift=DriftConfig(**json.loads(sys.argv[1])))
+    source = DriftSource(Config())
+    result = source.poll([model])
+    print(json.dumps({
+        "share": result.values["cron"].share,
+        "drifted": sorted(result.values["cron"].drifted),
+        "computations": source.computations,
+        "worker": source._pool is not None,
+        "children": len(multiprocessing.active_children()),
+        "heavy": sorted(m for m in ("pandas", "evidently", "pyarrow", "mlflow") if m in sys.modules),
+    }))
+    """
+)
+
+
+def test_a_second_process_gets_the_result_from_disk(
+    tmp_path: Path, data: Path, source: DriftSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a cron `mltui --check` on unchanged files gets: a hit with no computation, no
+    worker process, no pandas or Evidently import. Data errors are cached the same way."""
+    cache = _fresh_cache(monkeypatch, tmp_path)
+    fine = model("cron", **_settings(data))
+    bad = model("cron-bad", **{**_settings(data), "columns": ["num_same", "ghost"]})
+    before = source.computations
+    first = source.poll([fine, bad])
+    assert source.computations == before + 2
+    assert len(list(cache.glob("*.json"))) == 2  # written whole: no temp files left
+    assert not list(cache.glob(".tmp-*"))
+
+    second = DriftSource(Config())  # a new source knows nothing in memory
+    try:
+        again = second.poll([fine, bad])
+        assert second.computations == 0 and second._pool is None
+        assert again.values["cron"] == first.values["cron"]  # every field, histograms included
+        assert again.errors["cron-bad"] == first.errors["cron-bad"]
+        assert "columns not in the reference data: ghost" in again.errors["cron-bad"]
+    finally:
+        second.close()
+
+    # A real second process: the hit imports neither pandas nor Evidently.
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "xdg-cache")}
+    out = subprocess.run(
+        [sys.executable, "-c", _SECOND_PROCESS, json.dumps(_settings(data))],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout)
+    assert seen == {
+        "share": 0.5,
+        "drifted": ["cat_shift", "num_shift"],
+        "computations": 0,
+        "worker": False,
+        "children": 0,
+        "heavy": [],
+    }
+
+
+def test_a_corrupt_disk_entry_is_a_miss(
+    tmp_path: Path, data: Path, source: DriftSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Half-written or foreign cache files never break a poll: they are recomputed."""
+    cache = _fresh_cache(monkeypatch, tmp_path)
+    m = model("corrupt", **_settings(data))
+    poll_one(source, m)
+    (entry,) = cache.glob("*.json")
+    entry.write_text('{"format": 1, "key": "')
+    second = DriftSource(Config())
+    try:
+        drift, error = poll_one(second, m)
+        assert second.computations == 1 and error is None
+        assert set(drift.drifted) == {"num_shift", "cat_shift"}
+        assert json.loads(entry.read_text())["drift"]["share"] == 0.5  # rewritten
+    finally:
+        second.close()
+
+
+# ---------------------------------------------------------------- timing
+
+
+def _copy_current(data: Path, tmp_path: Path) -> Path:
+    current = tmp_path / "current"
+    current.mkdir()
+    for f in (data / "current").iterdir():
+        (current / f.name).write_bytes(f.read_bytes())
+    return current
+
+
+def test_a_poll_while_another_runs_returns_at_once(
+    tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Polls never overlap: a second poll does not queue behind the first on the worker,
+    it answers at once with "still computing", and nothing is computed twice."""
+    _fresh_cache(monkeypatch, tmp_path)
+    src = DriftSource(Config())  # a cold worker: starting it and importing Evidently takes seconds
+    models = [good(data, name="one"), good(data, name="two", threshold=0.5)]
+    first: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: first.update(result=src.poll(models)))
+    try:
+        thread.start()
+        deadline = time.monotonic() + 30
+        while src.computations == 0:  # the first poll's job is in the worker
+            assert time.monotonic() < deadline, "the first poll never submitted its job"
+            time.sleep(0.01)
+        started = time.perf_counter()
+        second = src.poll(models)
+        assert time.perf_counter() - started < 1.0
+        assert thread.is_alive()  # it really was still running
+        assert second.status.status == "ok" and not second.values
+        for name in ("one", "two"):
+            assert "drift is still being computed" in second.errors[name], second.errors
+        thread.join(120)
+        assert set(first["result"].values) == {"one", "two"}, first["result"].errors
+        assert src.computations == 2
+    finally:
+        thread.join(120)
+        src.close()
+
+
+def test_a_poll_ends_within_its_budget_and_a_later_one_collects_the_result(
+    tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However many models need computing, a poll ends by its budget (so the orchestrator
+    never times the source out); the job keeps running and the next poll collects it."""
+    _fresh_cache(monkeypatch, tmp_path)
+    current = _copy_current(data, tmp_path)
+    models = [
+        good(data, name="one", current=str(current / "part-*")),
+        good(data, name="two", current=str(current / "part-*"), threshold=0.5),
+    ]
+    src = DriftSource(Config(models=models))
+    src.budget = 0.5
+    assert src.deadline == 0.5 + DEADLINE_MARGIN
+    collector = FleetCollector(Config(models=models), sources={"drift": src})
+    try:
+        started = time.perf_counter()
+        snapshot = collector.collect()
+        assert time.perf_counter() - started < 5  # a cold worker alone takes longer
+        assert snapshot.sources["drift"].status == "ok"  # not "timed out after ..."
+        for name in ("one", "two"):
+            state = snapshot.model(name)
+            assert state is not None and state.drift is None
+            assert "drift is still being computed" in state.errors["drift"]
+
+        src.budget = FETCH_BUDGET
+        result = src.poll(models)
+        assert set(result.values) == {"one", "two"}, result.errors
+        assert src.computations == 2  # the running job was collected, not started again
+
+        # New files: while they compute, the previous result stays, marked as such.
+        stamp = time.time() + 5
+        os.utime(current / "part-2.csv", (stamp, stamp))
+        src.budget = 0.0
+        newer = src.poll(models)
+        assert src.computations == 3  # "two" waits for "one": never two jobs at once
+        for name in ("one", "two"):
+            kept = newer.values[name]
+            assert kept.drifted == result.values[name].drifted
+            assert (kept.note or "").endswith("newer data still computing")
+    finally:
+        src.close()
 
 
 # ---------------------------------------------------------------- HTML export
@@ -491,6 +754,20 @@ current = "{data / "current" / "part-*"}"
     assert unknown.exit_code == 3 and 'unknown model "ghost"' in unknown.stderr
 
 
+def test_cli_drift_help_documents_the_exit_codes() -> None:
+    """`mltui drift --help` lists 0/2/3; a bad flag is 3 like any usage error, never 2 ("failed")."""
+    runner = CliRunner()
+    shown = runner.invoke(cli_main, ["drift", "--help"])
+    assert shown.exit_code == 0
+    text = " ".join(shown.output.split())
+    assert "Exit codes:" in text
+    assert "0 drift computed (or read) and printed" in text
+    assert "2 computing failed" in text
+    assert "3 usage or config error: a bad flag, a bad config, an unknown MODEL" in text
+    bad_flag = runner.invoke(cli_main, ["drift", "churn", "--no-such-flag"])
+    assert bad_flag.exit_code == 3 and "No such option" in bad_flag.output
+
+
 async def test_the_tui_computes_drift_in_its_worker_process_and_exports_it(
     data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -500,6 +777,8 @@ async def test_the_tui_computes_drift_in_its_worker_process_and_exports_it(
     from mltui.app import make_app
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    # An empty drift cache: earlier tests stored this result, and a hit starts no worker.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     app = make_app(Config(models=[good(data)]))
     async with app.run_test(size=(120, 40)) as pilot:
 

@@ -9,16 +9,21 @@ table it either reads the share from Prometheus (``drift_query``) or computes it
 2. build a cache key from the files' identities (path, size, mtime), the window
    and the settings; an unchanged key returns the previous result, so refreshing
    never recomputes unchanged data (``computations`` counts real computations);
+   The cache is in memory and on disk (``drift_cache``), so a new process (a cron
+   ``mltui --check``) on unchanged files needs no worker, pandas or Evidently;
 3. otherwise hand a :class:`~mltui.collectors.drift_worker.DriftJob` to a worker
    process (Evidently is CPU-bound; in a thread it would hold the GIL and freeze
-   the UI), wait a bounded time, and turn the result into :class:`fleet.Drift`.
+   the UI), wait within the poll's budget, and turn the result into :class:`fleet.Drift`.
+   A job still running when the budget ends keeps running; a later poll collects it.
 
 The current window is measured back from the newest timestamp in the current
 data, not from the wall clock (see ``drift_worker.keep_window`` for why); the
 result's ``note`` says how old that newest row is.
 
 Errors are per model and phrased for the user: a missing reference run or
-artifact, an empty window, no common columns, an all-null column, mixed types.
+artifact, MLflow unreachable, an empty window, no common columns, an all-null
+column, mixed types. They are redacted here, in the parent process (the worker
+does not know the registered secrets).
 """
 
 from __future__ import annotations
@@ -32,26 +37,35 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mltui.collectors import drift_cache
 from mltui.collectors.base import Source, SourceError, utcnow
 from mltui.collectors.drift_worker import DriftJob
 from mltui.config import Config, DriftConfig, ModelConfig
 from mltui.durations import humanize_age
 from mltui.fleet import Drift, FeatureDrift, finite
-from mltui.secrets import error_text
+from mltui.secrets import error_text, redact
 
 COMPUTE_TIMEOUT = 600.0
-"""Longest one model's computation may take: a first run on big files is slow
+"""Longest one model's computation may run: a first run on big files is slow
 (reading + Evidently on the sample), but a wedged worker must not stall drift forever."""
 
 RESOLVE_TIMEOUT = 60.0
 """Longest resolving reference = "mlflow" may take (MLflow import + a few requests)."""
+
+FETCH_BUDGET = COMPUTE_TIMEOUT + RESOLVE_TIMEOUT
+"""Longest one poll waits on the worker, however many models need computing; what is
+not done by then keeps computing and arrives with a later poll."""
+
+DEADLINE_MARGIN = 30.0
+"""The orchestrator's deadline beyond the budget (globbing, stat, hashing, cache writes)."""
 
 
 def _cache_dir() -> str:
@@ -95,7 +109,19 @@ def _stop_resource_tracker() -> None:
 
 
 class DriftSource(Source[Drift]):
-    """The "drift" collector: Evidently drift per model, computed in a worker process."""
+    """The "drift" collector: Evidently drift per model, computed in a worker process.
+
+    Timing, so that polls stay bounded and never overlap:
+
+    - one fetch at a time: a poll that finds another still running returns at once
+      with what is cached and "still computing" for the rest (``_busy``);
+    - a fetch spends at most ``budget`` seconds; when it runs out, the job in the
+      worker is *not* killed: it keeps running, and the next poll collects its
+      result (``_Running``). The orchestrator's ``deadline`` is ``budget`` plus a
+      margin, so it never has to give up on a fetch and lose the finished models;
+    - the worker runs one job at a time; a job running longer than its own limit
+      (COMPUTE_TIMEOUT, RESOLVE_TIMEOUT) is wedged and killed.
+    """
 
     name = "drift"
 
@@ -103,9 +129,15 @@ class DriftSource(Source[Drift]):
         super().__init__(config)
         self.computations = 0
         """How many times drift was really computed (cache misses); tests assert on it."""
+        self.budget = FETCH_BUDGET
+        """Longest one fetch waits on the worker, in seconds (tests lower it)."""
         self._cache: dict[str, tuple[str, Drift | str]] = {}
         """model name -> (cache key, result or error): only the latest per model is kept.
-        Errors are cached too: unchanged bad files give the same error without recomputing."""
+        Errors are cached too: unchanged bad files give the same error without recomputing.
+        Also kept on disk (drift_cache), for the next process."""
+        self._fetch_lock = threading.Lock()
+        self._running: _Running | None = None
+        """The job in the worker, if any; only the thread holding _fetch_lock touches it."""
         self._pool: ProcessPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self._http: Any = None
@@ -118,32 +150,50 @@ class DriftSource(Source[Drift]):
 
     @property
     def deadline(self) -> float:
-        # Generous (a first compute on big files takes a while) but bounded: the
-        # worker is killed after COMPUTE_TIMEOUT per model, so a poll always ends.
-        return COMPUTE_TIMEOUT + RESOLVE_TIMEOUT + 30.0
+        # Every wait inside a fetch ends by ``budget``; the margin covers the cheap
+        # parts (globbing, stat, hashing, writing the cache).
+        return self.budget + DEADLINE_MARGIN
 
     def fetch(self, models: Sequence[ModelConfig]) -> tuple[dict[str, Drift], dict[str, str]]:
-        values: dict[str, Drift] = {}
-        errors: dict[str, str] = {}
-        for model in models:
-            if model.drift is None:
-                continue
-            try:
-                values[model.name] = self.drift_for(model)
-            except SourceError as exc:
-                errors[model.name] = str(exc)
-            except Exception as exc:  # noqa: BLE001 - one model's failure is that model's error
-                errors[model.name] = error_text(exc)
-        return values, errors
+        if not self._fetch_lock.acquire(blocking=False):
+            return self._busy(models, "an earlier drift poll is still running")
+        try:
+            until = time.monotonic() + self.budget
+            values: dict[str, Drift] = {}
+            errors: dict[str, str] = {}
+            for model in models:
+                if model.drift is None:
+                    continue
+                try:
+                    values[model.name] = self._drift_for(model, until)
+                except _StillComputing as exc:
+                    # The last result (older files) beats a blank until the new one lands.
+                    previous = self._previous(model.name, str(exc), "newer data still computing")
+                    if isinstance(previous, Drift):
+                        values[model.name] = previous
+                    else:
+                        errors[model.name] = previous
+                except SourceError as exc:
+                    errors[model.name] = redact(str(exc))
+                except Exception as exc:  # noqa: BLE001 - one model's failure is that model's error
+                    errors[model.name] = error_text(exc)
+            return values, errors
+        finally:
+            self._fetch_lock.release()
 
     def close(self) -> None:
         with self._pool_lock:
             pool, self._pool = self._pool, None
+        self._running = None
         if pool is not None:
             for process in list((getattr(pool, "_processes", None) or {}).values()):
                 process.kill()
             pool.shutdown(wait=True, cancel_futures=True)
-            _stop_resource_tracker()
+            # The tracker stops only once every process holding its pipe has ended;
+            # with another DriftSource's worker alive (two sources in one process)
+            # stopping it would block in waitpid for as long as that worker lives.
+            if not multiprocessing.active_children():
+                _stop_resource_tracker()
         if self._http is not None:
             self._http.close()
             self._http = None
@@ -151,30 +201,38 @@ class DriftSource(Source[Drift]):
     # ------------------------------------------------------------ one model
 
     def drift_for(self, model: ModelConfig) -> Drift:
-        """This model's drift: from the cache, from Prometheus, or computed now."""
+        """This model's drift: from the cache, from Prometheus, or computed now.
+
+        Waits for a fetch in progress (up to ``budget``), then computes within ``budget``.
+        """
+        if not self._fetch_lock.acquire(timeout=self.budget):
+            raise SourceError("drift is still being computed by another poll; try again later")
+        try:
+            return self._drift_for(model, time.monotonic() + self.budget)
+        finally:
+            self._fetch_lock.release()
+
+    def _drift_for(self, model: ModelConfig, until: float) -> Drift:
         cfg = _drift_config(model)
         if cfg.drift_query:
-            return self._query(model, cfg.drift_query)
-        job, key = self._job(model, cfg)
+            drift = self._query(model, cfg.drift_query)
+            self._cache[model.name] = ("query", drift)  # for _busy
+            return drift
+        job, key = self._job(model, cfg, until)
         cached = self._cache.get(model.name)
-        if cached is not None and cached[0] == key:
-            if isinstance(cached[1], str):
-                raise SourceError(cached[1])
-            return cached[1]
-        try:
-            drift = self._compute(job)
-        except _Timeout:
-            raise  # transient: try again next poll
-        except SourceError as exc:
-            self._cache[model.name] = (key, str(exc))
-            raise
-        self._cache[model.name] = (key, drift)
-        return drift
+        hit = cached[1] if cached is not None and cached[0] == key else drift_cache.load(key)
+        if hit is not None:
+            self._cache[model.name] = (key, hit)
+            if isinstance(hit, str):
+                raise SourceError(hit)
+            return hit
+        return self._compute(model.name, key, job, until)
 
     def export_html(self, model: ModelConfig, path: str | os.PathLike[str]) -> Path:
         """Save the full Evidently HTML report for ``model`` at ``path``; SourceError on failure.
 
         Computes anew (the report lives in the worker), and caches the result it got.
+        Waits for a drift poll in progress to end first (the worker runs one job at a time).
         """
         cfg = _drift_config(model)
         if cfg.drift_query:
@@ -186,18 +244,50 @@ class DriftSource(Source[Drift]):
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SourceError(f"cannot write {target}: {error_text(exc)}") from None
-        job, key = self._job(model, cfg)
-        job = DriftJob(**{**job.__dict__, "html_path": str(target)})
-        drift = self._compute(job)
-        self._cache[model.name] = (key, drift)
+        if not self._fetch_lock.acquire(timeout=self.budget):
+            raise SourceError("drift is still being computed by a poll; export again when it ends")
+        try:
+            # The export may take the whole COMPUTE_TIMEOUT, however long the poll budget.
+            until = time.monotonic() + max(self.budget, COMPUTE_TIMEOUT)
+            job, key = self._job(model, cfg, until)
+            job = DriftJob(**{**job.__dict__, "html_path": str(target)})
+            self._compute(model.name, key, job, until, tag=f"{key}|html:{target}")
+        finally:
+            self._fetch_lock.release()
         return target
+
+    def _busy(
+        self, models: Sequence[ModelConfig], why: str
+    ) -> tuple[dict[str, Drift], dict[str, str]]:
+        """What a poll can say without the worker: the cached results, "still computing" for the rest."""
+        values: dict[str, Drift] = {}
+        errors: dict[str, str] = {}
+        for model in models:
+            if model.drift is None:
+                continue
+            previous = self._previous(model.name, f"drift is still being computed ({why})")
+            if isinstance(previous, Drift):
+                values[model.name] = previous
+            else:
+                errors[model.name] = previous
+        return values, errors
+
+    def _previous(self, name: str, why: str, note: str | None = None) -> Drift | str:
+        """The last result known for ``name`` (its note extended by ``note``), else ``why``."""
+        cached = self._cache.get(name)
+        if cached is None or isinstance(cached[1], str):
+            return why
+        drift = cached[1]
+        if note is None or note in (drift.note or ""):
+            return drift
+        return replace(drift, note=" · ".join(filter(None, [drift.note, note])))
 
     # ------------------------------------------------------------ inputs and key
 
-    def _job(self, model: ModelConfig, cfg: DriftConfig) -> tuple[DriftJob, str]:
+    def _job(self, model: ModelConfig, cfg: DriftConfig, until: float) -> tuple[DriftJob, str]:
         assert cfg.reference is not None and cfg.current is not None  # config validates
         if cfg.reference == "mlflow":
-            ref_identity, ref_files = self._resolve_mlflow(model, cfg)
+            ref_identity, ref_files = self._resolve_mlflow(model, cfg, until)
         else:
             ref_files = expand(cfg.reference, "reference")
             ref_identity = "files"
@@ -227,7 +317,9 @@ class DriftSource(Source[Drift]):
         )
         return job, hashlib.sha256(key.encode()).hexdigest()
 
-    def _resolve_mlflow(self, model: ModelConfig, cfg: DriftConfig) -> tuple[str, tuple[str, ...]]:
+    def _resolve_mlflow(
+        self, model: ModelConfig, cfg: DriftConfig, until: float
+    ) -> tuple[str, tuple[str, ...]]:
         uri = self.config.mlflow_uri
         if not uri:
             raise SourceError(
@@ -237,23 +329,56 @@ class DriftSource(Source[Drift]):
         timeout = self.config.mlflow.timeout if self.config.mlflow is not None else 5.0
         from mltui.collectors import drift_worker
 
-        identity, files = self._call(
+        args = (uri, timeout, model.registry_name, cfg.reference_artifact, _cache_dir())
+        status, value, _ = self._call(
             drift_worker.run_resolve,
-            (uri, timeout, model.registry_name, cfg.reference_artifact, _cache_dir()),
-            RESOLVE_TIMEOUT,
-            "resolving the MLflow reference",
+            args,
+            tag=f"resolve:{json.dumps(args)}",
+            limit=RESOLVE_TIMEOUT,
+            until=until,
+            what="resolving the MLflow reference",
         )
+        if status != "ok":
+            raise SourceError(redact(str(value)))
+        identity, files = value
         return str(identity), tuple(files)
 
     # ------------------------------------------------------------ worker
 
-    def _compute(self, job: DriftJob) -> Drift:
+    def _compute(
+        self, name: str, key: str, job: DriftJob, until: float, tag: str | None = None
+    ) -> Drift:
+        """Compute in the worker; the result (or data error) is cached in memory and on disk."""
         from mltui.collectors import drift_worker
 
-        started = time.perf_counter()
-        self.computations += 1
-        result = self._call(drift_worker.run_job, (job,), COMPUTE_TIMEOUT, "computing drift")
-        return to_drift(result, computed_at=utcnow(), seconds=time.perf_counter() - started)
+        status, value, seconds = self._call(
+            drift_worker.run_job,
+            (job,),
+            tag=tag or key,
+            limit=COMPUTE_TIMEOUT,
+            until=until,
+            what="computing drift",
+            on_done=lambda outcome: self._store(name, key, *outcome),
+            counts=True,
+        )
+        result = self._store(name, key, status, value, seconds)
+        if isinstance(result, str):
+            raise SourceError(result)
+        return result
+
+    def _store(self, name: str, key: str, status: str, value: Any, seconds: float) -> Drift | str:
+        """Turn a worker outcome into the cached result: a Drift, or the redacted error.
+
+        Redacted here, in the parent: the worker process has no registered secrets.
+        """
+        result: Drift | str
+        if status == "ok":
+            result = to_drift(value, computed_at=utcnow(), seconds=seconds)
+        else:
+            result = redact(str(value))
+        self._cache[name] = (key, result)
+        drift_cache.save(key, result)
+        return result
 
     def _worker_pool(self) -> ProcessPoolExecutor:
         with self._pool_lock:
@@ -270,6 +395,7 @@ class DriftSource(Source[Drift]):
 
     def _kill_pool(self) -> None:
         """Stop the worker now (it may be stuck in a long computation)."""
+        self._running = None
         with self._pool_lock:
             pool, self._pool = self._pool, None
         if pool is None:
@@ -280,22 +406,78 @@ class DriftSource(Source[Drift]):
             process.kill()
         pool.shutdown(wait=False, cancel_futures=True)
 
-    def _call(self, func: Any, args: tuple[Any, ...], timeout: float, what: str) -> Any:
-        """Run ``func(*args)`` in the worker; its ("ok"|"error", value) becomes a value or SourceError."""
+    def _call(
+        self,
+        func: Any,
+        args: tuple[Any, ...],
+        *,
+        tag: str,
+        limit: float,
+        until: float,
+        what: str,
+        on_done: Any = None,
+        counts: bool = False,
+    ) -> tuple[str, Any, float]:
+        """Run ``func(*args)`` in the worker: its ("ok"|"error", value) and the seconds it ran.
+
+        ``tag`` names what the job computes: a job with the same tag already running
+        (left by an earlier poll whose budget ran out) is waited for, not started
+        again. A different job still running is waited for first, and ``on_done``
+        stores its result when it arrives. Waits end by ``until`` (the fetch's
+        budget: _StillComputing, the job keeps running) or when a job has run for
+        its ``limit`` (_Timeout, the worker is killed).
+        """
+        running = self._running
+        if running is not None and running.tag != tag:
+            try:
+                outcome = self._wait(running, until, f"the worker is busy {running.what}")
+            except _Timeout:
+                pass  # that job was wedged and is killed: not this model's error
+            else:
+                if running.on_done is not None:
+                    running.on_done(outcome)
+            running = None
+        if running is None:
+            try:
+                future = self._worker_pool().submit(func, *args)
+            except (BrokenProcessPool, RuntimeError):
+                self._kill_pool()  # a dead pool: the next poll starts a fresh one
+                raise _Timeout(f"{what}: the drift worker process died") from None
+            if counts:
+                self.computations += 1
+            running = _Running(tag, future, time.monotonic(), limit, what, on_done)
+            self._running = running
+        return self._wait(running, until, what)
+
+    def _wait(self, running: _Running, until: float, what: str) -> tuple[str, Any, float]:
+        """Wait for ``running`` until ``until`` at most; see :meth:`_call`."""
+        now = time.monotonic()
+        job_left = running.started + running.limit - now
+        poll_left = until - now
         try:
-            future = self._worker_pool().submit(func, *args)
-            status, value = future.result(timeout)
+            status, value = running.future.result(max(0.0, min(job_left, poll_left)))
         except FutureTimeout:
-            self._kill_pool()  # so the next poll starts with a fresh worker
-            raise _Timeout(
-                f"{what} took longer than {timeout:g}s; lower sample_size or the window"
+            if job_left <= poll_left:
+                self._kill_pool()  # wedged: the next job starts with a fresh worker
+                raise _Timeout(
+                    f"{running.what} took longer than {running.limit:g}s; "
+                    "lower sample_size or the window"
+                ) from None
+            elapsed = time.monotonic() - running.started
+            raise _StillComputing(
+                f"drift is still being computed ({what}, {elapsed:.0f}s so far); "
+                "the next poll collects it"
             ) from None
         except BrokenProcessPool:
             self._kill_pool()
-            raise _Timeout(f"{what}: the drift worker process died (out of memory?)") from None
-        if status != "ok":
-            raise SourceError(str(value))
-        return value
+            raise _Timeout(
+                f"{running.what}: the drift worker process died (out of memory?)"
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable result: this job's error
+            self._running = None
+            return "error", error_text(exc), time.monotonic() - running.started
+        self._running = None
+        return status, value, time.monotonic() - running.started
 
     # ------------------------------------------------------------ drift_query
 
@@ -345,6 +527,25 @@ class DriftSource(Source[Drift]):
 
 class _Timeout(SourceError):
     """The worker did not answer in time (not cached: the next poll tries again)."""
+
+
+class _StillComputing(SourceError):
+    """This fetch's budget ran out while the worker is still busy (it keeps going)."""
+
+
+@dataclass
+class _Running:
+    """The one job in the worker process (it runs one at a time)."""
+
+    tag: str
+    """What it computes: a cache key (+ HTML path), or the MLflow reference to resolve."""
+    future: Future[tuple[str, Any]]
+    started: float
+    """time.monotonic() at submission: the job is wedged past started + limit."""
+    limit: float
+    what: str
+    on_done: Any
+    """Called with (status, value, seconds) when another job's call collects the result."""
 
 
 def _drift_config(model: ModelConfig) -> DriftConfig:

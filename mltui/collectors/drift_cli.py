@@ -5,7 +5,8 @@ Exit codes:
      (`mltui --check` is the command that judges it against drift_share);
   2  the computation failed (bad or missing data, MLflow unreachable, ...):
      the reason is on stderr;
-  3  usage or config error: unknown model, or the model has no [models.drift].
+  3  usage or config error: a bad flag, a bad config, an unknown model, or a
+     model without [models.drift].
 
 The JSON form is one object: {"model", "share", "drifted", "reference_rows",
 "current_rows", "computed_at", "note", "html", "features": [{"column", "method",

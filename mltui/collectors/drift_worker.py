@@ -1,9 +1,11 @@
 """The CPU-heavy half of drift: runs in a worker process, never in the UI's.
 
-Everything here is called through :class:`multiprocessing.pool.Pool` from
-``collectors/drift.py``: arguments and results are plain picklable values, and
-every function returns ``("ok", value)`` or ``("error", message)`` rather than
-raising, so a bad input file is a message on one model, not a dead worker.
+Everything here is called through a one-process
+:class:`concurrent.futures.ProcessPoolExecutor` from ``collectors/drift.py``:
+arguments and results are plain picklable values, and the entry points return
+``("ok", value)`` or ``("error", message)`` rather than raising, so a bad input
+file is a message on one model, not a dead worker. Messages are redacted again by
+the parent, which knows the registered secrets (this process does not).
 
 The steps for one model: read the reference and current files, keep the current
 window, pick and clean the feature columns, sample both sides (seeded), run
@@ -15,9 +17,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from mltui.fleet import finite  # dataclasses only: cheap in the worker and the parent
 
 if TYPE_CHECKING:  # pandas is imported lazily: this module is also imported by the poll side
     import pandas as pd
@@ -163,6 +168,8 @@ def resolve_mlflow_reference(
     try:
         version = client.get_model_version_by_alias(registered_model, "champion")
     except MlflowException as exc:
+        if not _is_missing(exc):  # refused, 401/403, 5xx, a timeout: not the registry's answer
+            raise DriftInputError(_unreachable(tracking_uri, exc)) from None
         raise DriftInputError(
             f'reference = "mlflow": registered model "{registered_model}" has no champion '
             f"alias ({_first_line(exc)})"
@@ -176,6 +183,8 @@ def resolve_mlflow_reference(
     try:
         run = client.get_run(run_id)
     except MlflowException as exc:
+        if not _is_missing(exc):
+            raise DriftInputError(_unreachable(tracking_uri, exc)) from None
         raise DriftInputError(
             f"reference run {run_id} of champion v{version.version} not found ({_first_line(exc)})"
         ) from None
@@ -218,6 +227,44 @@ def resolve_mlflow_reference(
         "log one with mlflow.log_input(mlflow.data.from_pandas(df, source=PATH)) or set "
         "reference_artifact"
     )
+
+
+def _is_missing(exc: Any) -> bool:
+    """Whether an MlflowException is the registry saying "no such thing".
+
+    A missing registered model or run is RESOURCE_DOES_NOT_EXIST; a missing alias is
+    INVALID_PARAMETER_VALUE "Registered model alias champion not found." (the sqlalchemy
+    store and the REST server alike). Everything else (connection refused, 401, 5xx)
+    is MLflow being unreachable, and must not read as a registry problem.
+    """
+    code = getattr(exc, "error_code", None)
+    if code == "RESOURCE_DOES_NOT_EXIST":
+        return True
+    message = str(getattr(exc, "message", exc)).lower()
+    return code == "INVALID_PARAMETER_VALUE" and "alias" in message and "not found" in message
+
+
+def _unreachable(tracking_uri: str, exc: BaseException) -> str:
+    """'MLflow unreachable at URI: reason', the reason cut out of MLflow's long message.
+
+    MLflow wraps a refused connection as "API request to <url> failed with exception
+    HTTPConnectionPool(...): Max retries exceeded ... [Errno 111] Connection refused')";
+    the user needs the last part (or the HTTP status), not 300 characters of URL.
+    """
+    from mltui.secrets import redact
+
+    text = str(exc)
+    errno = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    status = re.search(r"error code (\d{3})", text)
+    if errno:
+        reason = errno.group(1).strip()
+    elif status:
+        reason = f"HTTP {status.group(1)} ({_first_line(exc)[:120]})"
+    elif "timed out" in text.lower():
+        reason = "timed out"
+    else:
+        reason = _first_line(exc)
+    return f'reference = "mlflow": MLflow unreachable at {redact(tracking_uri)}: {reason}'
 
 
 def _context(dataset_input: Any) -> str | None:
@@ -519,8 +566,8 @@ def features_from_snapshot(data: dict[str, Any], numerical: list[str]) -> list[d
         if not str(config.get("type", "")).endswith("ValueDrift"):
             continue
         method = _SHORT_NAMES.get(config.get("method"), config.get("method") or "")
-        score = _finite(metric.get("value"))
-        threshold = _finite(config.get("threshold"))
+        score = finite(metric.get("value"))
+        threshold = finite(config.get("threshold"))
         rows.append(
             {
                 "column": config["column"],
@@ -543,14 +590,6 @@ def severity(method: str, score: float | None, threshold: float | None) -> float
     if method in P_VALUE_TESTS:
         return threshold / max(score, 1e-300)
     return score / threshold
-
-
-def _finite(value: Any) -> float | None:
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if f == f and f not in (float("inf"), float("-inf")) else None
 
 
 def histogram(ref: pd.Series, cur: pd.Series, numerical: bool) -> dict[str, Any]:
