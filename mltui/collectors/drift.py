@@ -265,6 +265,10 @@ class DriftSource(Source[Drift]):
         for model in models:
             if model.drift is None:
                 continue
+            cached = self._cache.get(model.name)
+            if cached is not None and isinstance(cached[1], str):
+                errors[model.name] = cached[1]  # a data error stays that error
+                continue
             previous = self._previous(model.name, f"drift is still being computed ({why})")
             if isinstance(previous, Drift):
                 values[model.name] = previous
