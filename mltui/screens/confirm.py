@@ -12,6 +12,7 @@ retry of its missing steps in the same modal.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from textual import on
@@ -22,6 +23,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
 from mltui.actions.plan import Plan, Result, plan_text, result_text
+from mltui.secrets import error_text
 
 CONFIRM, DRY_RUN = "confirm", "dry_run"
 
@@ -99,10 +101,12 @@ class ConfirmActionScreen(ModalScreen[str | None]):
 SEVERITY = {"applied": "information", "dry_run": "information", "refused": "warning"}
 
 
-def start_action_flow(app: Any, action: str, model: str) -> None:
+def start_action_flow(
+    app: Any, action: str, model: str, engine_factory: Callable[[Any], Any] | None = None
+) -> None:
     """Run :func:`action_flow` as an exclusive async worker of ``app``."""
     app.run_worker(
-        action_flow(app, action, model),
+        action_flow(app, action, model, engine_factory),
         name=f"action-{action}-{model}",
         group="action",
         exclusive=True,
@@ -110,11 +114,30 @@ def start_action_flow(app: Any, action: str, model: str) -> None:
     )
 
 
-async def action_flow(app: Any, action: str, model: str) -> Result | None:
-    """Plan → modal → apply → notify → refresh. Returns the final result (None if cancelled)."""
-    from mltui.actions.engine import ActionEngine
+async def action_flow(
+    app: Any, action: str, model: str, engine_factory: Callable[[Any], Any] | None = None
+) -> Result | None:
+    """Plan → modal → apply → notify → refresh. Returns the final result (None if cancelled).
 
-    engine = ActionEngine(app.config)
+    Whatever goes wrong on the way (the engine raising, a broken install) becomes an
+    error notification: nothing else watches the "action" worker group, so an
+    exception escaping here would end the action silently.
+    """
+    try:
+        return await _action_flow(app, action, model, engine_factory)
+    except Exception as exc:  # errors are values: shown, scrubbed, never silent
+        app.notify(error_text(exc), title=f"{action} {model} failed", severity="error", timeout=30)
+        return None
+
+
+async def _action_flow(
+    app: Any, action: str, model: str, engine_factory: Callable[[Any], Any] | None
+) -> Result | None:
+    if engine_factory is None:
+        from mltui.actions.engine import ActionEngine
+
+        engine_factory = ActionEngine
+    engine = engine_factory(app.config)
     snapshot = getattr(app, "snapshot", None)
     state = snapshot.model(model) if snapshot is not None else None
     try:
