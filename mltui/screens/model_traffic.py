@@ -78,6 +78,11 @@ class TrafficPane(VerticalScroll):
     def on_series_loaded(self, message: SeriesLoaded) -> None:
         message.stop()
         self.loading = False
+        if message.window_s != self.window_s:
+            # A window key was pressed while this fetch ran (load() refused to start a
+            # second one): drop the stale series and fetch the window now asked for.
+            self.load()
+            return
         self.show(message.series)
 
     def show(self, data: TrafficSeries) -> None:
