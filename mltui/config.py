@@ -210,6 +210,10 @@ class ModelConfig(_Model):
         return self.registered_model or self.name
 
 
+_MODEL_INDEX = "_mltui_model_index"
+"""Where :meth:`Config.model` caches its name index (see there)."""
+
+
 class Config(_Model):
     refresh: Duration = 15.0
     """TUI poll interval."""
@@ -249,7 +253,20 @@ class Config(_Model):
         return Slo.model_validate(merged)
 
     def model(self, name: str) -> ModelConfig | None:
-        return next((m for m in self.models if m.name == name), None)
+        # An index built once, not a scan per lookup (health evaluates every model).
+        # Kept in the instance __dict__ under a non-field key, which pydantic's __eq__
+        # and model_dump ignore (a PrivateAttr would make equal configs compare unequal)
+        # and which frozen=True does not guard. model_copy() copies __dict__, so the
+        # cache names the very list it indexes: a copy with new models rebuilds it.
+        cached = self.__dict__.get(_MODEL_INDEX)
+        if cached is None or cached[0] is not self.models or cached[1] != len(self.models):
+            index: dict[str, ModelConfig] = {}
+            for m in self.models:
+                index.setdefault(m.name, m)  # the first one wins, as the scan did
+            cached = (self.models, len(self.models), index)
+            self.__dict__[_MODEL_INDEX] = cached
+        found: ModelConfig | None = cached[2].get(name)
+        return found
 
     @property
     def mlflow_uri(self) -> str | None:

@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cached_property
 from typing import Literal
 
 SourceName = Literal["prometheus", "mlflow", "kubernetes", "alertmanager", "drift"]
@@ -290,7 +291,17 @@ class FleetSnapshot:
     models: tuple[ModelState, ...] = ()
 
     def model(self, name: str) -> ModelState | None:
-        return next((m for m in self.models if m.name == name), None)
+        return self._by_name.get(name)
+
+    @cached_property
+    def _by_name(self) -> dict[str, ModelState]:
+        """name -> model, built once: a linear scan per lookup made fleet-wide passes
+        O(n²). Safe to cache: the snapshot is frozen (``replace`` builds a new one), and
+        cached_property writes the instance dict directly, so it works on frozen dataclasses."""
+        index: dict[str, ModelState] = {}
+        for m in self.models:
+            index.setdefault(m.name, m)  # the first one wins, as the scan did
+        return index
 
     def source(self, name: str) -> SourceStatus:
         return self.sources.get(name) or SourceStatus(name=name, status="not_configured")
