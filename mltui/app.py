@@ -1,26 +1,27 @@
 """The Textual app: bindings, the refresh loop, and the factory the CLI and tests share.
 
 The refresh loop (DESIGN.md §1, STYLE.md #2-#3): ``collector.collect()`` runs in a
-thread worker and ends in a :class:`~mltui.messages.FleetCollected` message; the next
-poll is armed with ``set_timer`` only when the last one finished, so polls never
-overlap. Drift runs on its own slower cadence in its own worker group, so a slow
-drift computation never delays the fast sources. A failed poll never clears data.
+daemon thread (so quitting never waits for a hanging source) that also merges in the
+latest drift result and evaluates health, then ends in a
+:class:`~mltui.messages.FleetCollected` message; the UI thread only applies it. The
+next poll is armed with ``set_timer`` only when the last one finished, so polls never
+overlap. Drift runs on its own slower cadence in its own thread, so a slow drift
+computation never delays the fast sources. A failed poll never clears data.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.timer import Timer
-from textual.worker import Worker, WorkerState
 
 from mltui.config import Config
 from mltui.fleet import FleetSnapshot
@@ -107,6 +108,11 @@ class MltuiApp(App[int]):
         self._again = False
         """A refresh was asked for while a poll ran: poll again when it ends."""
         self._drift_snapshot: FleetSnapshot | None = None
+        """The latest drift poll's snapshot (written by the poll thread)."""
+        self._fast_snapshot: FleetSnapshot | None = None
+        """The latest fast poll's snapshot, unmerged (written by the poll thread)."""
+        self._merge_lock = threading.Lock()
+        self._count_lock = threading.Lock()
         self._drift_running = False
         self._drift_timer: Timer | None = None
         self.polls_started = 0
@@ -166,42 +172,66 @@ class MltuiApp(App[int]):
     def _mark_slow(self) -> None:
         self.poll_slow = self.polling
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="collect")
     def _collect(self, only: list[str], kind: PollKind) -> None:
-        self._in_flight += 1
-        self.polls_started += 1
-        self.max_concurrent_polls = max(self.max_concurrent_polls, self._in_flight)
+        """Run one poll in a daemon thread that ends in a message.
+
+        Not a Textual thread worker: those run in the event loop's default executor,
+        which ``asyncio.run`` waits for on the way out, so ``q`` during a hanging poll
+        would block until the source timed out. A daemon thread is simply left behind.
+        Polls still never overlap: ``poll_now`` starts one only when none is in flight.
+        """
+        threading.Thread(
+            target=self._collect_in_thread,
+            args=(only, kind),
+            name=f"mltui-poll-{kind}",
+            daemon=True,
+        ).start()
+
+    def _collect_in_thread(self, only: list[str], kind: PollKind) -> None:
+        if kind == "fast":
+            with self._count_lock:
+                self._in_flight += 1
+                self.polls_started += 1
+                self.max_concurrent_polls = max(self.max_concurrent_polls, self._in_flight)
+        message: FleetCollected | CollectFailed
         try:
             snapshot = self.collector.collect(only=only)
-            health = evaluate(self.config, snapshot)
-            self.post_message(FleetCollected(snapshot, health, kind))
+            # Overlay and evaluate here, off the UI thread (at 1,000 models they take a
+            # while). Under the lock, and posted under it, so whichever poll finishes
+            # last posts the merge of both polls' newest data.
+            with self._merge_lock:
+                if kind == "drift":
+                    self._drift_snapshot = snapshot
+                    base = self._fast_snapshot or snapshot
+                else:
+                    self._fast_snapshot = snapshot
+                    base = snapshot
+                merged = overlay_drift(base, self._drift_snapshot)
+                message = FleetCollected(merged, evaluate(self.config, merged), kind)
+                self._post(message)
         except Exception as exc:  # errors are values: the UI shows it, the data stays
-            self.post_message(CollectFailed(error_text(exc), kind))
+            self._post(CollectFailed(error_text(exc), kind))
         finally:
-            self._in_flight -= 1
+            if kind == "fast":
+                with self._count_lock:
+                    self._in_flight -= 1
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="drift")
-    def _collect_drift(self) -> None:
+    def _post(self, message: FleetCollected | CollectFailed) -> None:
+        """Post from a poll thread; after the app has gone (quit mid-poll) nothing."""
         try:
-            snapshot = self.collector.collect(only=["drift"])
-            self.post_message(FleetCollected(snapshot, evaluate(self.config, snapshot), "drift"))
-        except Exception as exc:  # noqa: BLE001
-            self.post_message(CollectFailed(error_text(exc), "drift"))
+            self.post_message(message)
+        except RuntimeError:  # the event loop closed while this poll ran
+            pass
 
     def on_fleet_collected(self, message: FleetCollected) -> None:
+        # Already merged and evaluated in the poll thread: the UI thread only applies it.
         if message.kind == "drift":
-            self._drift_snapshot = message.snapshot
             self._drift_running = False
-            base = self.snapshot or message.snapshot
             self._arm_drift()
         else:
-            base = message.snapshot
             self.poll_error = None
-        merged = overlay_drift(base, self._drift_snapshot)
-        self.health = (
-            evaluate(self.config, merged) if merged is not message.snapshot else message.health
-        )
-        self.snapshot = merged
+        self.health = message.health
+        self.snapshot = message.snapshot
         if message.kind == "fast":
             self._after_fast_poll()
 
@@ -213,16 +243,6 @@ class MltuiApp(App[int]):
             self._arm_drift()
         else:
             self._after_fast_poll()
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        # Backstop: _collect catches everything, but a worker can still end in ERROR
-        # (e.g. posting failed); never leave the loop stuck in "polling".
-        if event.state == WorkerState.ERROR and event.worker.group in ("collect", "drift"):
-            self.poll_error = str(event.worker.error)
-            if event.worker.group == "collect":
-                self._after_fast_poll()
-            else:
-                self._drift_running = False
 
     def _after_fast_poll(self) -> None:
         if self._slow_timer is not None:
@@ -243,7 +263,7 @@ class MltuiApp(App[int]):
         if self._drift_running or "drift" not in self.collector.source_names:
             return
         self._drift_running = True
-        self._collect_drift()
+        self._collect(["drift"], "drift")
 
     def _arm_drift(self) -> None:
         if self._drift_timer is not None:
@@ -366,11 +386,16 @@ def make_app(
     return MltuiApp(config, collector, clock=clock or utcnow, poll=poll)
 
 
-def run_app(config: Config) -> int:
-    """Run the TUI until the user quits; the process exit code."""
-    app = make_app(config)
-    result = app.run()
-    return result if isinstance(result, int) else 0
+def run_app(config: Config, app: MltuiApp | None = None, *, headless: bool = False) -> int:
+    """Run the TUI until the user quits; the process exit code.
+
+    ``app`` and ``headless`` let tests run a prepared app without a terminal.
+    """
+    app = app or make_app(config)
+    result = app.run(headless=headless)
+    # After an unhandled exception run() returns None and sets return_code to 1:
+    # a crash must not exit 0.
+    return result if isinstance(result, int) else (app.return_code or 0)
 
 
 STYLESHEET = Path(__file__).with_name("mltui.tcss")
