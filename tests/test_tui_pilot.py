@@ -649,6 +649,33 @@ async def test_slow_mark_has_hysteresis() -> None:
         assert seen == [False, True, True, True, True, False, False]
 
 
+async def test_a_changed_value_rewrites_its_row_not_the_table() -> None:
+    """A poll that moves one p95 sends that row (up to the cell), not every visible row."""
+    first = fleet_snapshot()
+    faster = replace(
+        first,
+        models=tuple(
+            replace(m, traffic=replace(m.traffic, overall=replace(m.traffic.overall, rps=7.5)))
+            if m.name == "fraud" and m.traffic
+            else m
+            for m in first.models
+        ),
+    )
+    app, collector = static_app([first, faster])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: table(app).row_count == 5 and not app.polling)
+        await pilot.pause(0.1)
+        assert cell(app, "fraud", "rps") == "120.5"
+        wire = Wire(app)
+        app.poll_now()
+        await until(pilot, lambda: cell(app, "fraud", "rps") == "7.5" and not app.polling)
+        await pilot.pause(0.1)
+        assert "7.5" in wire.text
+        for other in ("churn", "pricing", "recsys", "model ↑"):  # other rows, the header
+            assert other not in wire.text, wire.text
+        assert wire.bytes < 600, wire.bytes  # the whole table is ~3 KB even with 5 rows
+
+
 def test_changed_columns_are_cells_not_characters() -> None:
     """The repaint span of a status-line change, in terminal cells."""
     live = content_lines(Content("live  ✓ prom  ✓ am"))[0]

@@ -34,6 +34,7 @@ from mltui.screens.fleet_columns import (
     ordered,
 )
 from mltui.widgets.statusbar import AGE_TICK_S, StatusBar
+from mltui.widgets.table import QuietDataTable
 
 # Which health check colours which column's cell.
 CHECK_OF_COLUMN = {
@@ -97,7 +98,7 @@ class FleetScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static("", id="fleet-header")
         with Vertical():
-            yield DataTable(id="fleet-table", cursor_type="row", zebra_stripes=True)
+            yield QuietDataTable(id="fleet-table", cursor_type="row", zebra_stripes=True)
             yield Static("", id="empty")
         yield Input(placeholder="filter (substring; ! inverts)", id="filter")
         yield StatusBar(self.mltui.clock, self.mltui.fresh_for, id="status")
@@ -134,7 +135,7 @@ class FleetScreen(Screen[None]):
         app = self.mltui
         snapshot, health = app.snapshot, app.health
         empty = self.query_one("#empty", Static)
-        table = self.query_one("#fleet-table", DataTable)
+        table = self.query_one("#fleet-table", QuietDataTable)
         if not app.config.models and not app.has_sources:
             path = app.config.source or str(default_config_path())
             empty.update(Content.from_markup(EMPTY_HELP, path=path))
@@ -158,7 +159,10 @@ class FleetScreen(Screen[None]):
         self.query_one("#fleet-header", Static).update(Content(text))
 
     def _render_table(
-        self, table: DataTable[Text], snapshot: FleetSnapshot | None, health: FleetHealth | None
+        self,
+        table: QuietDataTable[Text],
+        snapshot: FleetSnapshot | None,
+        health: FleetHealth | None,
     ) -> None:
         rows = [
             Row(m, health.models.get(m.name) if health else None)
@@ -196,8 +200,8 @@ class FleetScreen(Screen[None]):
         else:
             for key in keys:
                 for col, new, old in zip(cols, cells[key], self._cells.get(key, []), strict=False):
-                    if new != old:
-                        table.update_cell(key, col.key, self._text(new))
+                    if new != old:  # only this cell reaches the terminal
+                        table.set_cell(key, col.key, self._text(new))
         self._cells = cells
         self._header_for(len(shown))
 
