@@ -52,7 +52,7 @@ def action_app(config: Config) -> MltuiApp:
     return make_app(config, StaticCollector(fleet_snapshot()), clock=frozen_clock)
 
 
-async def until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 15.0) -> None:
+async def until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, (

@@ -44,7 +44,7 @@ def fleet_app(snapshot: FleetSnapshot | None = None, config: Config | None = Non
     return make_app(config or recorded_config(), collector, clock=frozen_clock)
 
 
-async def _until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 10.0) -> None:
+async def _until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "app did not reach the state to snapshot"

@@ -42,7 +42,7 @@ from tests.support.recorded import (
 SIZE = (100, 30)
 
 
-async def until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 5.0) -> None:
+async def until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 20.0) -> None:
     """Let the app run until ``condition`` holds; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not condition():
