@@ -188,8 +188,14 @@ def _serving_now(url: str, model: str, track: str, version: str) -> bool:
 
 @pytest.fixture
 def demo_env(demo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    # multiprocessing's resource tracker is this test process's own (it serves every
+    # process pool pytest hosts and ends with pytest): start it before the tag is set,
+    # so only processes the demo and mltui start carry the tag.
+    from multiprocessing import resource_tracker
+
     from mltui.demo.environment import DemoEnvironment
 
+    resource_tracker.ensure_running()
     tag = uuid.uuid4().hex
     monkeypatch.setenv(TAG_ENV, tag)
     monkeypatch.setenv("MLTUI_DEMO_FAST", "1")

@@ -139,6 +139,7 @@ class DriftSource(Source[Drift]):
         self._running: _Running | None = None
         """The job in the worker, if any; only the thread holding _fetch_lock touches it."""
         self._pool: ProcessPoolExecutor | None = None
+        self._closed = False
         self._pool_lock = threading.Lock()
         self._http: Any = None
 
@@ -183,6 +184,8 @@ class DriftSource(Source[Drift]):
 
     def close(self) -> None:
         with self._pool_lock:
+            # A poll still running in a daemon thread must not start a new worker after this.
+            self._closed = True
             pool, self._pool = self._pool, None
         self._running = None
         if pool is not None:
@@ -386,6 +389,8 @@ class DriftSource(Source[Drift]):
 
     def _worker_pool(self) -> ProcessPoolExecutor:
         with self._pool_lock:
+            if self._closed:
+                raise SourceError("the drift source is closed")
             if self._pool is None:
                 _start_resource_tracker()
                 # spawn: a clean interpreter (no copy of the UI's threads or memory);
