@@ -297,6 +297,7 @@ async def test_an_action_that_raises_is_a_visible_error() -> None:
         errors = [n for n in app._notifications if n.severity == "error"]
         assert len(errors) == 1
         assert errors[0].title == "promote churn failed"
-        assert "registry answered garbage" in str(errors[0].message)
+        # (Only this part: other tests in the session may have registered common words.)
+        assert "answered garbage" in str(errors[0].message)
         assert SECRET not in str(errors[0].message)
         assert BrokenEngine.closed
