@@ -18,6 +18,7 @@ import httpx
 
 from mltui import secrets
 from mltui.collectors.base import Source, SourceError
+from mltui.collectors.http import make_client
 from mltui.config import Config, ModelConfig
 from mltui.fleet import Alert
 from mltui.secrets import error_text
@@ -75,14 +76,11 @@ class AlertmanagerSource(Source[tuple[Alert, ...]]):
         if config.alertmanager is None:
             raise SourceError("no [alertmanager] section in the config")
         self.settings = config.alertmanager
-        headers = {k: v.get_secret_value() for k, v in self.settings.headers.items()}
-        for value in headers.values():
-            secrets.register(value)
-        self._client = httpx.Client(
-            base_url=self.settings.url.rstrip("/"),
-            headers=headers,
-            verify=self.settings.verify_tls,
-            timeout=httpx.Timeout(self.settings.timeout),
+        self._client = make_client(
+            self.settings.url,
+            self.settings.headers,
+            verify_tls=self.settings.verify_tls,
+            timeout=self.settings.timeout,
         )
 
     @property

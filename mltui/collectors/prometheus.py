@@ -45,6 +45,7 @@ from mltui import secrets
 from mltui.collectors import promql
 from mltui.collectors.base import Source, SourceError
 from mltui.collectors.histogram import bucket_quantile, parse_le
+from mltui.collectors.http import make_client
 from mltui.collectors.prom_sparkline import FIRST_WAIT, Lines, Sparklines, with_live_point
 from mltui.config import Config, ModelConfig
 from mltui.fleet import LatencyMs, Point, Traffic, TrafficSeries, TrafficStats, finite
@@ -88,15 +89,11 @@ class PrometheusSource(Source[Traffic]):
         if config.prometheus is None:
             raise SourceError("no [prometheus] section in the config")
         self.settings = config.prometheus
-        headers = {k: v.get_secret_value() for k, v in self.settings.headers.items()}
-        for value in headers.values():
-            secrets.register(value)
-        self._client = httpx.Client(
-            base_url=self.settings.url.rstrip("/"),
-            headers=headers,
-            verify=self.settings.verify_tls,
-            timeout=httpx.Timeout(self.settings.timeout),
-            follow_redirects=True,
+        self._client = make_client(
+            self.settings.url,
+            self.settings.headers,
+            verify_tls=self.settings.verify_tls,
+            timeout=self.settings.timeout,
         )
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="mltui-promql")
         self._closed = threading.Event()
