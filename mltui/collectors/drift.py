@@ -50,7 +50,7 @@ from mltui.collectors.base import Source, SourceError, utcnow
 from mltui.collectors.drift_worker import DriftJob
 from mltui.config import Config, DriftConfig, ModelConfig
 from mltui.durations import humanize_age
-from mltui.fleet import Drift, FeatureDrift, finite
+from mltui.fleet import Drift, finite
 from mltui.secrets import error_text, redact
 
 COMPUTE_TIMEOUT = 600.0
@@ -607,20 +607,7 @@ def file_identity(path: str) -> tuple[str, int, int]:
 
 def to_drift(result: dict[str, Any], computed_at: datetime, seconds: float) -> Drift:
     """The worker's plain dict as a fleet.Drift."""
-    features = tuple(
-        FeatureDrift(
-            column=str(f["column"]),
-            method=str(f["method"]),
-            score=finite(f["score"]),
-            threshold=finite(f["threshold"]),
-            drifted=bool(f["drifted"]),
-            column_type=f.get("column_type"),
-            bins=tuple(f.get("bins", ())),
-            reference_share=tuple(f.get("reference_share", ())),
-            current_share=tuple(f.get("current_share", ())),
-        )
-        for f in result["features"]
-    )
+    features = tuple(drift_cache.feature_from_dict(f) for f in result["features"])
     notes = []
     newest = result.get("newest")
     if isinstance(newest, datetime):

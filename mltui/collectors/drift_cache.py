@@ -130,24 +130,26 @@ def from_json(data: dict[str, Any]) -> Drift:
     return Drift(
         share=finite(data["share"]),
         drifted=tuple(str(c) for c in data["drifted"]),
-        features=tuple(
-            FeatureDrift(
-                column=str(f["column"]),
-                method=str(f["method"]),
-                score=finite(f["score"]),
-                threshold=finite(f["threshold"]),
-                drifted=bool(f["drifted"]),
-                column_type=f.get("column_type"),
-                bins=tuple(str(b) for b in f.get("bins", ())),
-                reference_share=tuple(float(x) for x in f.get("reference_share", ())),
-                current_share=tuple(float(x) for x in f.get("current_share", ())),
-            )
-            for f in data["features"]
-        ),
+        features=tuple(feature_from_dict(f) for f in data["features"]),
         reference_rows=_int(data.get("reference_rows")),
         current_rows=_int(data.get("current_rows")),
         computed_at=datetime.fromisoformat(computed_at) if computed_at else None,
         note=data.get("note"),
+    )
+
+
+def feature_from_dict(f: dict[str, Any]) -> FeatureDrift:
+    """One feature's verdict from plain values (the worker's result or the disk cache)."""
+    return FeatureDrift(
+        column=str(f["column"]),
+        method=str(f["method"]),
+        score=finite(f["score"]),
+        threshold=finite(f["threshold"]),
+        drifted=bool(f["drifted"]),
+        column_type=f.get("column_type"),
+        bins=tuple(str(b) for b in f.get("bins", ())),
+        reference_share=tuple(float(x) for x in f.get("reference_share", ())),
+        current_share=tuple(float(x) for x in f.get("current_share", ())),
     )
 
 
