@@ -104,6 +104,12 @@ class MlflowSource(Source[Registry]):
         self._client_lock = threading.Lock()
         self._runs: dict[str, _RunFacts] = {}
         self._runs_lock = threading.Lock()
+        uri = config.mlflow_uri or ""
+        if not uri.startswith(("http://", "https://")):
+            # A local store parses search filters in this process: nothing to overlap,
+            # and concurrent parsing trips CPython 3.11's "AST constructor recursion
+            # depth mismatch" (gh-106905, fixed in 3.11.8).
+            self.read_threads = 1
         self.run_fetches = 0
         """Source runs fetched so far (the cache keeps this from growing on every poll)."""
         self._registry_exceeds_page = False
